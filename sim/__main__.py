@@ -1,0 +1,5 @@
+"""Allow ``python -m sim``."""
+
+from sim.cli import main
+
+main()

@@ -1,0 +1,170 @@
+"""The counterfeit-deterrence model: one step is one week (ODD 3 and 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from sim.agents import CounterfeiterPopulation, Enforcer, Platform, Publicity, SellerState
+from sim.metrics import METRIC_NAMES
+from sim.rules import WEEKS_PER_YEAR
+from sim.scenario import Scenario, apply_changes
+from sim.streams import Streams
+
+ENGINES = ("vector",)
+
+
+class DeterrenceModel(mesa.Model):
+    """Counterfeiters, a platform and regional enforcers, stepped one week at a time.
+
+    Args:
+        scenario: Validated scenario (its ``seed`` is not used: pass the replication's).
+        seed: The replication's seed; every random number comes from streams derived from it.
+
+    Attributes:
+        params: Parameters in force this week (scheduled changes replace it).
+        streams: Per-mechanism random streams of the replication.
+        population: The counterfeiters.
+        platform: The platform agent.
+        enforcers: One enforcer per region.
+        week: Index of the week being (or next to be) simulated.
+        publicity: Publicised events of the current week.
+    """
+
+    def __init__(self, scenario: Scenario, seed: int) -> None:
+        super().__init__(seed=seed)
+        self.scenario = scenario
+        self.params = scenario
+        self.seed_value = int(seed)
+        self.streams = Streams(seed)
+        self.week = 0
+        self._week_rngs: dict[str, np.random.Generator] = {}
+        self._reverts: dict[int, list[dict[str, Any]]] = {}
+        self.population = CounterfeiterPopulation(self)
+        self.platform = Platform(self)
+        self.enforcers = [Enforcer(self, region) for region in range(scenario.regions)]
+        self.publicity = Publicity(scenario.regions)
+        self._tally: dict[str, float] = {}
+        self.records = np.zeros((scenario.weeks, len(METRIC_NAMES)))
+
+    # -- helpers the agents call ----------------------------------------------------------------
+    def rng_for(self, mechanism: str) -> np.random.Generator:
+        """The generator of ``mechanism`` for the current week (created on first use).
+
+        Args:
+            mechanism: A name from ``sim.streams.MECHANISMS``.
+
+        Returns:
+            The week's generator for that mechanism.
+        """
+        rng = self._week_rngs.get(mechanism)
+        if rng is None:
+            rng = self._week_rngs[mechanism] = self.streams.get(mechanism, self.week + 1)
+        return rng
+
+    def tally(self, metric: str, value: float) -> None:
+        """Add ``value`` to this week's ``metric``.
+
+        Args:
+            metric: Metric name.
+            value: Amount to add.
+        """
+        self._tally[metric] = self._tally.get(metric, 0.0) + value
+
+    def prior_counts(self) -> tuple[float, float]:
+        """Prior Beta pseudo-counts ``(a0, b0)`` of perceived risk."""
+        bel = self.params.beliefs
+        return bel.prior_risk * bel.prior_strength, (1 - bel.prior_risk) * bel.prior_strength
+
+    def refer(self, sellers: np.ndarray) -> None:
+        """Hand referred cases to the enforcer of each seller's region.
+
+        Args:
+            sellers: Referred sellers, in increasing order.
+        """
+        if len(sellers) == 0:
+            return
+        pop = self.population
+        draws = self.rng_for("prosecution").random(len(sellers))
+        regions = pop.region[sellers]
+        for enforcer in self.enforcers:
+            mine = regions == enforcer.region
+            if mine.any():
+                enforcer.take_in(sellers[mine], draws[mine], pop.cumulative_sales[sellers[mine]])
+
+    # -- the week -------------------------------------------------------------------------------
+    def step(self) -> None:
+        """Simulate one week, in the order of ODD section 3.4."""
+        self._start_week()
+        self.population.decide(self.rng_for("decisions"))
+        self.tally("counterfeit_sales_cny", self.population.earn())
+        self.platform.step()
+        for enforcer in self.enforcers:
+            enforcer.step()
+        self.population.update_beliefs(self.publicity)
+        self.population.advance_timers()
+        self._record()
+        self.week += 1
+
+    def run(self) -> pd.DataFrame:
+        """Run every week of the scenario.
+
+        Returns:
+            One row per week with the metric columns.
+        """
+        while self.week < self.scenario.weeks:
+            self.step()
+        return self.timeseries()
+
+    def timeseries(self) -> pd.DataFrame:
+        """Weekly metrics recorded so far (``week`` then metric columns)."""
+        frame = pd.DataFrame(self.records[: self.week], columns=list(METRIC_NAMES))
+        frame.insert(0, "week", np.arange(self.week, dtype=np.int64))
+        return frame
+
+    def release(self) -> None:
+        """Drop Mesa's class-level reference to this model (``Agent._ids`` in Mesa 3.3.1).
+
+        Without it every finished model stays alive, and long sweeps leak memory.
+        """
+        mesa.Agent._ids.pop(self, None)
+
+    def _start_week(self) -> None:
+        self._week_rngs = {}
+        self._tally = {}
+        self.publicity = Publicity(self.scenario.regions)
+        for index, change in enumerate(self.scenario.schedule):
+            if change.until_week == self.week and index in self._reverts:
+                self.params = apply_changes(self.params, self._reverts.pop(index))
+            if change.week == self.week:
+                if change.until_week is not None:
+                    self._reverts[index] = {key: self._get(key) for key in change.set}
+                self.params = apply_changes(self.params, change.set)
+
+    def _get(self, dotted: str) -> Any:
+        section, name = dotted.split(".")
+        return getattr(getattr(self.params, section), name)
+
+    def _record(self) -> None:
+        pop = self.population
+        values = dict.fromkeys(METRIC_NAMES, 0.0)
+        values.update(self._tally)
+        active = int(np.count_nonzero(pop.active))
+        jailed = pop.count(SellerState.JAILED)
+        enf = self.params.enforcement
+        values["active_sellers"] = active
+        values["jailed"] = jailed
+        values["prosecuted"] = pop.count(SellerState.PROSECUTED)
+        values["suspended"] = pop.count(SellerState.SUSPENDED)
+        values["mean_perceived_risk"] = float(np.mean(pop.a / (pop.a + pop.b)))
+        values["true_risk"] = values["cases_pursued"] / active if active else 0.0
+        values["mean_perceived_sentence_years"] = float(np.mean(pop.perceived_sentence))
+        values["case_backlog"] = sum(e.backlog for e in self.enforcers)
+        values["enforcement_cost_cny"] = (
+            values["cases_pursued"] * enf.cost_per_case_cny
+            + jailed * enf.cost_per_prison_year_cny / WEEKS_PER_YEAR
+        )
+        self.records[self.week] = [values[name] for name in METRIC_NAMES]

@@ -1,0 +1,226 @@
+"""Run a scenario's replications and collect or save their tables.
+
+This is the Python API that the command line uses::
+
+    from sim import load_scenario, run_scenario
+    results = run_scenario(load_scenario("strict", ["enforcement.prosecution_rate=0.9"]))
+    results.summary_stats  # a DataFrame
+    results.save("results/strict")
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import platform as py_platform
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim import __version__
+from sim.analysis import metric_statistics, summarise_replications
+from sim.metrics import ID_COLUMNS, METRIC_NAMES
+from sim.model import DeterrenceModel
+from sim.scenario import Scenario, resolved_yaml
+from sim.store import write_json, write_table, write_text
+from sim.streams import replication_seeds
+
+ENGINE = "vector"
+OUTPUT_FILES = (
+    "timeseries.parquet",
+    "summary.csv",
+    "summary_stats.csv",
+    "scenario.resolved.yaml",
+    "manifest.json",
+)
+PACKAGES = ("mesa", "numpy", "pandas", "pyarrow", "scipy", "pydantic", "pyyaml", "typer")
+
+
+def run_replication(scenario: Scenario, replication: int, seed: int) -> pd.DataFrame:
+    """Run one replication of ``scenario``.
+
+    Args:
+        scenario: Validated scenario.
+        replication: Replication index (recorded in the rows).
+        seed: The replication's seed.
+
+    Returns:
+        One row per week: ``scenario, replication, seed, week`` and the metric columns.
+    """
+    model = DeterrenceModel(scenario, seed)
+    try:
+        frame = model.run()
+    finally:
+        model.release()
+    frame.insert(0, "seed", seed)
+    frame.insert(0, "replication", replication)
+    frame.insert(0, "scenario", scenario.name)
+    return frame
+
+
+@dataclass
+class Results:
+    """Tables of a scenario's replications.
+
+    Attributes:
+        scenario: The scenario as run (after ``extends`` and overrides).
+        timeseries: One row per replication and week.
+        summary: One row per replication (flows per year, stocks as means).
+        summary_stats: Per metric: mean, median, quantiles and 95% interval.
+        manifest: Provenance: version, seeds, engine, wall time, packages.
+    """
+
+    scenario: Scenario
+    timeseries: pd.DataFrame
+    summary: pd.DataFrame
+    summary_stats: pd.DataFrame
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, out_dir: str | Path, table_format: str = "parquet") -> Path:
+        """Write the five output files to ``out_dir``, each atomically, the manifest last.
+
+        Args:
+            out_dir: Folder to write to (created if needed).
+            table_format: ``"parquet"`` or ``"csv"`` for the time series.
+
+        Returns:
+            The folder written.
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        suffix = "parquet" if table_format == "parquet" else "csv"
+        stale = out / ("timeseries.csv" if suffix == "parquet" else "timeseries.parquet")
+        stale.unlink(missing_ok=True)
+        write_table(out / f"timeseries.{suffix}", self.timeseries)
+        write_table(out / "summary.csv", self.summary)
+        write_table(out / "summary_stats.csv", self.summary_stats)
+        write_text(out / "scenario.resolved.yaml", resolved_yaml(self.scenario))
+        write_json(out / "manifest.json", {**self.manifest, "files": self._files(suffix)})
+        return out
+
+    @staticmethod
+    def _files(suffix: str) -> list[str]:
+        return [f"timeseries.{suffix}", *OUTPUT_FILES[1:]]
+
+
+def run_scenario(
+    scenario: Scenario,
+    workers: int = 1,
+    on_done: Callable[[int], None] | None = None,
+) -> Results:
+    """Run every replication of ``scenario`` and reduce them to summaries.
+
+    Replication ``i`` uses the ``i``-th child seed of ``scenario.seed``; results do not depend on
+    the number of workers.
+
+    Args:
+        scenario: Validated scenario (``replications``, ``seed`` and ``weeks`` are taken from it).
+        workers: Processes to use; 1 runs in this process.
+        on_done: Called with the number of replications finished so far.
+
+    Returns:
+        The tables and the manifest.
+    """
+    started = time.perf_counter()
+    seeds = replication_seeds(scenario.seed, scenario.replications)
+    frames = _run_all(scenario, seeds, workers, on_done)
+    timeseries = pd.concat(frames, ignore_index=True)
+    timeseries = timeseries.sort_values(["replication", "week"], ignore_index=True)
+    timeseries = timeseries[[*ID_COLUMNS, *METRIC_NAMES]]
+    summary = summarise_replications(timeseries, scenario.burn_in_weeks)
+    stats = metric_statistics(summary)
+    manifest = build_manifest(scenario, seeds, workers, time.perf_counter() - started)
+    return Results(scenario, timeseries, summary, stats, manifest)
+
+
+def _run_all(
+    scenario: Scenario,
+    seeds: list[int],
+    workers: int,
+    on_done: Callable[[int], None] | None,
+) -> list[pd.DataFrame]:
+    frames: list[pd.DataFrame] = []
+    if workers <= 1 or len(seeds) == 1:
+        for index, seed in enumerate(seeds):
+            frames.append(run_replication(scenario, index, seed))
+            if on_done:
+                on_done(len(frames))
+        return frames
+    with _process_pool(min(workers, len(seeds))) as pool:
+        futures = [
+            pool.submit(run_replication, scenario, index, seed) for index, seed in enumerate(seeds)
+        ]
+        for future in as_completed(futures):
+            frames.append(future.result())
+            if on_done:
+                on_done(len(frames))
+    return frames
+
+
+def _process_pool(workers: int) -> Executor:
+    # Mesa forces the "spawn" start method on import; ask for it explicitly so that the pool
+    # behaves the same whether or not Mesa was imported first.
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def build_manifest(
+    scenario: Scenario, seeds: list[int], workers: int, wall_seconds: float
+) -> dict[str, Any]:
+    """Provenance of a run.
+
+    Args:
+        scenario: The scenario as run.
+        seeds: Seed of each replication.
+        workers: Worker processes used.
+        wall_seconds: Wall time of the run.
+
+    Returns:
+        A JSON-ready mapping.
+    """
+    return {
+        "deter_sim_version": __version__,
+        "git_commit": _git_commit(),
+        "scenario": scenario.name,
+        "engine": ENGINE,
+        "root_seed": scenario.seed,
+        "replication_seeds": seeds,
+        "replications": scenario.replications,
+        "weeks": scenario.weeks,
+        "burn_in_weeks": scenario.burn_in_weeks,
+        "workers": workers,
+        "wall_time_seconds": round(wall_seconds, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": py_platform.python_version(),
+        "platform": py_platform.platform(terse=True),
+        "packages": {name: _version(name) for name in PACKAGES},
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else None

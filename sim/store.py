@@ -1,0 +1,50 @@
+"""Atomic writing of result files: a temporary file in the same folder, then a rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as done:
+            os.fsync(done.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_table(path: Path, frame: pd.DataFrame) -> None:
+    """Write a table atomically; Parquet or CSV by the file suffix."""
+    if path.suffix == ".parquet":
+        _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    else:
+        _atomic(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.10g"))
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a table written by ``write_table``."""
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
