@@ -511,6 +511,15 @@ class PolicyChange(Section):
                     f"cannot schedule '{key}': use section.field with a section of {allowed}"
                     + _suggest(key, schedulable_fields())
                 )
+            try:
+                setattr(SECTIONS[section](), name, self.set[key])
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                allowed = _allowed((section, name))
+                raise ValueError(
+                    f"set.{key}: value {_short(self.set[key])} is invalid: {error['msg']}"
+                    + (f" ({allowed})" if allowed else "")
+                ) from None
         return self
 
 
@@ -762,7 +771,7 @@ def _format_validation_error(exc: ValidationError, source: str) -> ScenarioError
         detail = f"value {shown} is invalid: {message}"
         if allowed:
             detail += f" ({allowed})"
-    return ScenarioError(source, field or "(scenario)", detail + more)
+    return ScenarioError(source, field, detail + more)
 
 
 def _short(value: Any) -> str:
@@ -868,37 +877,30 @@ def _with_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def apply_changes(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
+def apply_changes(
+    scenario: Scenario, changes: dict[str, Any], source: str = "schedule"
+) -> Scenario:
     """Return a copy of ``scenario`` with dotted fields changed, validated like a file.
 
     Args:
         scenario: The scenario to start from.
-        changes: ``{"section.field": value}``.
+        changes: ``{"section.field": value}`` (top-level fields such as ``weeks`` too).
+        source: Name shown in error messages.
 
     Returns:
-        A new validated scenario.
+        A new validated scenario (its schedule unchanged).
 
     Raises:
         ScenarioError: a field is unknown or a value is invalid.
     """
-    data = scenario.model_dump(mode="python", exclude={"schedule"})
+    data = scenario.model_dump(mode="python", exclude={"schedule", "extends"})
     for key, value in changes.items():
-        if key not in all_fields():
-            raise ScenarioError("schedule", key, f"unknown field{_suggest(key, all_fields())}")
+        if key not in all_fields() or key == "schedule":
+            raise ScenarioError(source, key, f"unknown field{_suggest(key, all_fields())}")
         _set_dotted(data, key, value)
-    try:
-        sections = {}
-        for name, model in SECTIONS.items():
-            sections[name] = model.model_validate(data[name])
-        top = {k: v for k, v in data.items() if k not in SECTIONS}
-        return Scenario.model_construct(**top, **sections, schedule=scenario.schedule)
-    except ValidationError as exc:
-        err = _format_validation_error(exc, "schedule")
-        section = next(iter(k.split(".")[0] for k in changes if k.split(".")[0] in SECTIONS), "")
-        field = (
-            f"{section}.{err.field}" if section and not err.field.startswith(section) else err.field
-        )
-        raise ScenarioError("schedule", field, err.detail) from None
+    # Validated without the schedule (whose own entries call this function), then put back.
+    changed = validate_data(data, source)
+    return changed.model_copy(update={"schedule": scenario.schedule})
 
 
 def resolved_yaml(scenario: Scenario) -> str:

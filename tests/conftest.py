@@ -1,0 +1,36 @@
+"""Shared fixtures: small scenarios that run in a fraction of a second."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.scenario import Scenario, apply_changes, load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+
+SMALL = {
+    "population.sellers": 4000,
+    "weeks": 80,
+    "burn_in_weeks": 20,
+    "replications": 2,
+}
+
+
+def small(name: str = "baseline_2016", **changes: object) -> Scenario:
+    """A bundled scenario shrunk to a few thousand sellers, with extra dotted changes."""
+    overrides = [f"{key}={value}" for key, value in SMALL.items()]
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml", overrides)
+    return apply_changes(scenario, changes) if changes else scenario
+
+
+@pytest.fixture
+def small_baseline() -> Scenario:
+    return small("baseline_2016")
+
+
+@pytest.fixture
+def small_strict() -> Scenario:
+    return small("strict")

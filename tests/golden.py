@@ -1,0 +1,26 @@
+"""The golden baseline: a fixed small scenario and seed whose summary is stored in the repo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from sim.runner import run_scenario
+from sim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN_FILE = ROOT / "tests" / "golden" / "baseline_small_summary.csv"
+GOLDEN_OVERRIDES = [
+    "population.sellers=5000",
+    "weeks=78",
+    "burn_in_weeks=26",
+    "replications=3",
+    "seed=2016",
+]
+
+
+def golden_summary() -> pd.DataFrame:
+    """Summary of the golden run: baseline_2016 shrunk to 5,000 sellers, seed 2016."""
+    scenario = load_scenario(ROOT / "scenarios" / "baseline_2016.yaml", GOLDEN_OVERRIDES)
+    return run_scenario(scenario).summary

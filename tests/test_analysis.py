@@ -1,0 +1,53 @@
+"""Known-answer tests of the summaries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.analysis import metric_statistics, summarise_replications
+from sim.metrics import FLOWS, METRIC_NAMES, STOCKS
+
+
+def weekly(values_by_rep: dict[int, list[float]]) -> pd.DataFrame:
+    rows = []
+    for rep, values in values_by_rep.items():
+        for week, value in enumerate(values):
+            row = {"scenario": "s", "replication": rep, "seed": 100 + rep, "week": week}
+            row.update(dict.fromkeys(METRIC_NAMES, value))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_flows_are_totals_per_year_and_stocks_are_means_after_burn_in():
+    # 4 weeks: burn-in 2 drops the first two; the rest is [3, 5] over 2 weeks.
+    summary = summarise_replications(weekly({0: [100, 100, 3, 5]}), burn_in_weeks=2)
+    row = summary.iloc[0]
+    for flow in FLOWS:
+        assert row[flow] == pytest.approx((3 + 5) * 52 / 2)
+    for stock in STOCKS:
+        assert row[stock] == pytest.approx(4.0)
+    assert row["weeks"] == 2
+
+
+def test_statistics_of_constructed_data():
+    # Stocks constant per replication: 1, 2, 3, 4, 5 -> mean 3, sd sqrt(2.5).
+    timeseries = weekly({rep: [rep + 1.0] * 3 for rep in range(5)})
+    stats = metric_statistics(summarise_replications(timeseries, 0))
+    row = stats.set_index("metric").loc["active_sellers"]
+    sd = np.sqrt(2.5)
+    half = 2.7764451051977987 * sd / np.sqrt(5)  # t(0.975, 4)
+    assert row["n"] == 5
+    assert row["mean"] == pytest.approx(3.0)
+    assert row["sd"] == pytest.approx(sd)
+    assert row["median"] == pytest.approx(3.0)
+    assert row["q05"] == pytest.approx(1.2)
+    assert row["q95"] == pytest.approx(4.8)
+    assert row["ci_low"] == pytest.approx(3.0 - half)
+    assert row["ci_high"] == pytest.approx(3.0 + half)
+
+
+def test_one_replication_has_no_interval():
+    stats = metric_statistics(summarise_replications(weekly({0: [1.0, 2.0]}), 0))
+    assert stats["ci_low"].isna().all() and stats["ci_high"].isna().all()

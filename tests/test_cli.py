@@ -1,0 +1,147 @@
+"""The command line, in-process (CliRunner) and as the installed command (subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from sim.cli import app
+from sim.runner import OUTPUT_FILES
+
+DETER_SIM = Path(sys.executable).parent / "deter-sim"
+SMALL = ["--set", "population.sellers=3000", "--weeks", "40", "--set", "burn_in_weeks=10"]
+runner = CliRunner()
+
+
+def deter_sim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(DETER_SIM), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_installed_command_exists():
+    assert DETER_SIM.exists(), "deter-sim is not installed in this environment"
+
+
+def test_run_writes_the_five_outputs_and_is_reproducible(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    for out in (first, second):
+        done = deter_sim(
+            "run",
+            "scenarios/strict.yaml",
+            "--replications",
+            "4",
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            *SMALL,
+        )
+        assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert (first / "summary.csv").read_bytes() == (second / "summary.csv").read_bytes()
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(first / "timeseries.parquet"),
+        pd.read_parquet(second / "timeseries.parquet"),
+    )
+    assert "active_sellers" in done.stdout
+
+
+def test_run_with_csv_format(tmp_path):
+    result = runner.invoke(
+        app, ["run", "strict", "-r", "1", "--out", str(tmp_path), "--format", "csv", *SMALL]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "timeseries.csv")
+    assert len(table) == 40
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["replications"] == 1
+
+
+BAD_FILES = {
+    "unknown_key.yaml": ("name: x\nenforcment: {prosecution_rate: 0.5}\n", "did you mean"),
+    "wrong_type.yaml": ("name: x\npopulation: {sellers: lots}\n", "population.sellers"),
+    "out_of_range.yaml": ("name: x\nplatform: {detection_rate: 2}\n", "platform.detection_rate"),
+    "malformed.yaml": ("name: x\nweeks: [1\n", "invalid YAML"),
+    "empty.yaml": ("", "is empty"),
+}
+
+
+@pytest.mark.parametrize("file_name", sorted(BAD_FILES))
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_bad_files_exit_2_with_one_line_and_no_traceback(tmp_path, file_name, command):
+    text, expected = BAD_FILES[file_name]
+    path = tmp_path / file_name
+    path.write_text(text)
+    done = deter_sim(command, str(path), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert file_name in lines[0] and expected in lines[0]
+
+
+def test_cyclic_extends_exits_2(tmp_path):
+    (tmp_path / "a.yaml").write_text("name: a\nextends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("name: b\nextends: a.yaml\n")
+    done = deter_sim("validate", str(tmp_path / "a.yaml"))
+    assert done.returncode == 2 and "cyclic extends" in done.stderr
+
+
+def test_missing_file_exits_2():
+    done = deter_sim("run", "no/such/scenario.yaml")
+    assert done.returncode == 2
+    assert "file not found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_set_value_exits_2_naming_set_field_value_and_range(tmp_path):
+    done = deter_sim(
+        "run", "strict", "--set", "enforcement.prosecution_rate=1.5", "--out", str(tmp_path / "out")
+    )
+    assert done.returncode == 2
+    line = done.stderr.strip()
+    assert "--set: enforcement.prosecution_rate" in line and "1.5" in line and "<= 1" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_input_leaves_earlier_results_untouched(tmp_path):
+    out = tmp_path / "out"
+    assert (
+        runner.invoke(app, ["run", "strict", "-r", "1", "--out", str(out), *SMALL]).exit_code == 0
+    )
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = runner.invoke(app, ["run", "strict", "--out", str(out), "--set", "weeks=-3"])
+    assert result.exit_code == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_validate_accepts_every_bundled_scenario():
+    done = deter_sim("validate", *sorted(str(p) for p in (ROOT / "scenarios").glob("*.yaml")))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("ok ") == 7
+
+
+def test_scenarios_lists_the_bundled_scenarios():
+    result = runner.invoke(app, ["scenarios"])
+    assert result.exit_code == 0
+    for name in ("baseline_2016", "strict", "surge"):
+        assert name in result.output
+
+
+def test_schema_prints_a_json_schema():
+    done = deter_sim("schema")
+    assert done.returncode == 0
+    schema = json.loads(done.stdout)
+    assert "enforcement" in schema["properties"]

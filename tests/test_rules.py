@@ -1,0 +1,125 @@
+"""Known-answer and property tests of the behavioural formulas (ODD section 4)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim import rules
+
+
+def test_sigmoid_known_values():
+    assert rules.sigmoid(0.0) == pytest.approx(0.5)
+    assert rules.sigmoid(math.log(3)) == pytest.approx(0.75)
+    assert rules.sigmoid(-1e6) == 0.0
+    assert rules.sigmoid(1e6) == 1.0
+
+
+def test_discounted_prison_years_without_discounting_is_the_sentence():
+    assert rules.discounted_prison_years(3.0, 1.0) == pytest.approx(3.0)
+
+
+def test_discounted_prison_years_matches_the_explicit_sum():
+    delta, years = 0.99, 2.0
+    explicit = sum(delta**t for t in range(104)) / 52
+    assert rules.discounted_prison_years(years, delta) == pytest.approx(explicit)
+
+
+def test_discounted_prison_years_is_bounded_by_the_perpetuity():
+    assert rules.discounted_prison_years(1000.0, 0.99) == pytest.approx(1 / (52 * 0.01))
+
+
+@given(
+    st.floats(0, 20),
+    st.floats(0.01, 10),
+    st.floats(0.9, 0.9999),
+)
+def test_discounted_prison_years_is_concave(sentence, extra, delta):
+    # The extra years added to a longer sentence are worth less: D(S+e) - D(S) <= D(e) - D(0).
+    gain_late = rules.discounted_prison_years(sentence + extra, delta) - (
+        rules.discounted_prison_years(sentence, delta)
+    )
+    gain_early = rules.discounted_prison_years(extra, delta)
+    assert gain_late <= gain_early + 1e-12
+
+
+def test_perceived_risk_is_the_beta_mean():
+    assert rules.perceived_risk(1.0, 3.0) == pytest.approx(0.25)
+
+
+def test_expected_gain_known_answer():
+    # m=1000, L=100, q=0.01, F=2000, c=50000, S=1 year undiscounted, k=500:
+    # G = 1000 - 100 - 0.01 * (2000 + 50000 + 500) = 375.
+    gain = rules.expected_gain(1000, 100, 0.01, 2000, 50000, 1.0, 1.0, 500)
+    assert gain == pytest.approx(375.0)
+
+
+def test_platform_loss_known_answer():
+    # rate 0.1 x 100 listings = 10 takedowns x 2 CNY = 20; hazard 10 x 0.05 / 5 = 0.1 x 1000.
+    loss = rules.platform_loss(0.1, 100, 2.0, 0.05, 5, 1000.0)
+    assert loss == pytest.approx(20 + 100)
+
+
+def test_p_active_hard_threshold_when_noise_is_zero():
+    probability = rules.p_active(np.array([10.0, 5.0, 0.0]), 5.0, 0.0)
+    assert probability.tolist() == [1.0, 0.5, 0.0]
+
+
+def test_p_active_is_a_logistic_in_the_gain_difference():
+    assert rules.p_active(7.0, 5.0, 2.0) == pytest.approx(1 / (1 + math.exp(-1)))
+
+
+def test_sentence_tiers_known_answers():
+    years = rules.sentence_years(
+        np.array([60_000.0, 60_000.0, 300_000.0, 300_000.0]),
+        huge_amount=250_000,
+        tier1_years=(0.5, 3.0),
+        tier2_min_years=3.0,
+        max_sentence_years=7.0,
+        u=np.array([0.0, 1.0, 0.0, 0.5]),
+    )
+    assert years.tolist() == pytest.approx([0.5, 3.0, 3.0, 5.0])
+
+
+@given(
+    st.floats(0, 1e8),
+    st.floats(0, 50),
+    st.floats(0, 1, exclude_max=True),
+    st.floats(0, 10),
+    st.floats(0, 10),
+)
+def test_sentences_never_exceed_the_maximum(sales, maximum, u, low, width):
+    years = rules.sentence_years(sales, 250_000, (low, low + width), 3.0, maximum, u)
+    assert 0 <= years <= maximum
+
+
+def test_fine_is_a_multiple_of_sales():
+    assert rules.fine(80_000, 1.5) == pytest.approx(120_000)
+
+
+def test_forget_moves_towards_the_prior():
+    assert rules.forget(10.0, 2.0, 0.5) == pytest.approx(6.0)
+    assert rules.forget(10.0, 2.0, 1.0) == pytest.approx(10.0)
+    assert rules.forget(10.0, 2.0, 0.0) == pytest.approx(2.0)
+
+
+def test_observe_sentences_weights_each_observation():
+    # Two observations at learning 0.5 give weight 0.75: 2 + 0.75 * (6 - 2) = 5.
+    assert rules.observe_sentences(2.0, 6.0, 2, 0.5) == pytest.approx(5.0)
+    assert rules.observe_sentences(2.0, 6.0, 0, 0.5) == pytest.approx(2.0)
+
+
+def test_law_awareness_pulls_towards_the_share_of_the_maximum():
+    assert rules.law_awareness(1.0, 0.5, 10.0, 0.25) == pytest.approx(2.0)
+
+
+def test_rules_accept_arrays_and_scalars_alike():
+    scalar = rules.expected_gain(500, 50, 0.001, 100, 60000, 2.0, 0.99, 1000)
+    array = rules.expected_gain(
+        np.array([500.0]), np.array([50.0]), np.array([0.001]), 100, 60000, 2.0, 0.99, 1000
+    )
+    assert array[0] == pytest.approx(float(scalar))
