@@ -212,9 +212,9 @@ def _fmt(value: float) -> str:
     if value != value:  # NaN
         return "n/a"
     magnitude = abs(value)
-    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
+    for threshold, scale, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
         if magnitude >= threshold:
-            return f"{value / threshold:.3g}{suffix}"
+            return f"{value / scale:.3g}{suffix}"
     if magnitude >= 1 or magnitude == 0:
         return f"{value:,.4g}"
     return f"{value:.3g}"

@@ -145,3 +145,19 @@ def test_schema_prints_a_json_schema():
     assert done.returncode == 0
     schema = json.loads(done.stdout)
     assert "enforcement" in schema["properties"]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (93_400.0, "93.4k"),
+        (374e6, "374M"),
+        (4.46e9, "4.46G"),
+        (4693.0, "4,693"),
+        (0.00138, "0.00138"),
+    ],
+)
+def test_numbers_in_the_summary_table_keep_their_magnitude(value, text):
+    from sim.cli import _fmt
+
+    assert _fmt(value) == text
