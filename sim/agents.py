@@ -184,7 +184,9 @@ class CounterfeiterPopulation(mesa.Agent):
         """
         delay = self.model.params.platform.reentry_delay_weeks
         self.state[sellers] = SellerState.SUSPENDED
-        self.weeks_left[sellers] = delay
+        # +1: the timer also runs down at the end of this week, and the seller must miss
+        # ``delay`` weekly decisions after it (ODD 3.4, phase 6).
+        self.weeks_left[sellers] = delay + 1
         self.strikes[sellers] = 0
         self.has_store[sellers] = False
         self.cumulative_sales[sellers] = 0.0
@@ -212,7 +214,8 @@ class CounterfeiterPopulation(mesa.Agent):
         self.case_open[sellers] = False
         jailed = weeks > 0
         self.state[sellers] = np.where(jailed, SellerState.JAILED, SellerState.DORMANT)
-        self.weeks_left[sellers] = weeks
+        # +1 as for suspensions: ``weeks`` full weeks in prison after the week of the verdict.
+        self.weeks_left[sellers] = np.where(jailed, weeks + 1, 0)
 
     # -- phase 5 ------------------------------------------------------------------------------
     def update_beliefs(self, publicity: Publicity) -> None:

@@ -247,14 +247,6 @@ class Platform(Section):
         ge=0,
         le=10_000,
     )
-    lawsuit_damages_multiple: float = param(
-        1.0,
-        "multiple of cumulative sales",
-        "assumption",
-        "Damages sought in a lawsuit",
-        ge=0,
-        le=100,
-    )
 
 
 class Enforcement(Section):
@@ -263,7 +255,7 @@ class Enforcement(Section):
     prosecution_rate: float = param(
         0.30,
         "probability",
-        "2016: 1,184 of about 4,500 cases pursued (26%) with mean leniency 0.87",
+        "2016: 1,184 of about 4,500 cases pursued (26%): 0.30 x 0.89 mean leniency",
         "Probability that a referred case is pursued (before regional leniency)",
         ge=0,
         le=1,

@@ -64,7 +64,7 @@ def test_prison_terms_never_exceed_the_maximum_sentence():
         pop = model.population
         jailed = pop.state == SellerState.JAILED
         jailed_any |= bool(jailed.any())
-        assert (pop.weeks_left[jailed] <= round(0.5 * 52)).all()
+        assert (pop.weeks_left[jailed] <= round(0.5 * 52) + 1).all()
     assert jailed_any
 
 
@@ -167,3 +167,20 @@ def test_released_models_are_not_kept_alive_by_mesa():
     gc.collect()
     assert ref() is None
     assert len(mesa.Agent._ids) == before
+
+
+def test_suspension_keeps_a_seller_out_for_exactly_the_delay():
+    scenario = small("baseline_2016", **{"platform.reentry_delay_weeks": 3})
+    model = DeterrenceModel(scenario, SEEDS[0])
+    watched, closed_week = None, None
+    for _ in step_all(model):
+        state = model.population.state
+        if watched is None:
+            closed = np.flatnonzero(state == SellerState.SUSPENDED)
+            if len(closed):
+                watched, closed_week = closed[0], model.week - 1
+        elif state[watched] != SellerState.SUSPENDED:
+            # Out of the decisions of weeks closed_week+1 .. closed_week+3, back at +4.
+            assert model.week - 1 == closed_week + 3
+            break
+    assert watched is not None
