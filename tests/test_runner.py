@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 import yaml
 from conftest import small
 
@@ -62,3 +63,21 @@ def test_results_do_not_depend_on_the_number_of_workers():
 def test_replication_seeds_are_the_children_of_the_root_seed():
     assert replication_seeds(5, 3) == replication_seeds(5, 5)[:3]
     assert len(set(replication_seeds(5, 10))) == 10
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "baseline_2016",
+        "strict",
+        "severity_only",
+        "certainty_only",
+        "exemplary",
+        "platform_only",
+        "surge",
+    ],
+)
+def test_every_bundled_scenario_runs(name):
+    results = run_scenario(small(name, replications=1, weeks=60, burn_in_weeks=10))
+    assert len(results.timeseries) == 60
+    assert results.summary.active_sellers.iloc[0] > 0
