@@ -11,6 +11,16 @@ from sim.scenario import Scenario, apply_changes, load_scenario
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 
+BUNDLED = (
+    "baseline_2016",
+    "strict",
+    "severity_only",
+    "certainty_only",
+    "exemplary",
+    "platform_only",
+    "surge",
+)
+
 SMALL = {
     "population.sellers": 4000,
     "weeks": 80,

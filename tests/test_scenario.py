@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import BUNDLED
 
 from sim.errors import ScenarioError
 from sim.scenario import (
@@ -27,15 +28,6 @@ REQUIRED_FIELDS = [
     "enforcement.capacity_per_week",
     "platform.detection_rate",
     "platform.criminal_threshold_cny",
-]
-BUNDLED = [
-    "baseline_2016",
-    "strict",
-    "severity_only",
-    "certainty_only",
-    "exemplary",
-    "platform_only",
-    "surge",
 ]
 
 
