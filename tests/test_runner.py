@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from conftest import small
+from conftest import BUNDLED, small
 
 from sim.metrics import ID_COLUMNS, METRIC_NAMES
 from sim.runner import OUTPUT_FILES, run_scenario
@@ -65,18 +65,7 @@ def test_replication_seeds_are_the_children_of_the_root_seed():
     assert len(set(replication_seeds(5, 10))) == 10
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "baseline_2016",
-        "strict",
-        "severity_only",
-        "certainty_only",
-        "exemplary",
-        "platform_only",
-        "surge",
-    ],
-)
+@pytest.mark.parametrize("name", BUNDLED)
 def test_every_bundled_scenario_runs(name):
     results = run_scenario(small(name, replications=1, weeks=60, burn_in_weeks=10))
     assert len(results.timeseries) == 60
