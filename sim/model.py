@@ -14,8 +14,6 @@ from sim.rules import WEEKS_PER_YEAR
 from sim.scenario import Scenario, apply_changes
 from sim.streams import Streams
 
-ENGINES = ("vector",)
-
 
 class DeterrenceModel(mesa.Model):
     """Counterfeiters, a platform and regional enforcers, stepped one week at a time.
