@@ -1,26 +1,33 @@
-"""Agents of the model: the counterfeiters (vectorised), the platform and the enforcers.
+"""Parts of the model that both engines share.
 
-The counterfeiters are held column-wise in numpy arrays by one Mesa agent,
-``CounterfeiterPopulation``; every rule is a vectorised call of a formula in ``sim.rules``.
-The platform and each regional enforcer are ordinary Mesa agents.
+Seller states, the initial population, the platform, the enforcers and the publicity of a
+week. The counterfeiters themselves are engine-specific: ``sim.vector.CounterfeiterPopulation``
+holds them column-wise in numpy arrays, ``sim.individual.CounterfeiterAgents`` as one
+``mesa.Agent`` each. The platform and the enforcers talk to either through the
+``Population`` protocol below, so their logic exists once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mesa
 import numpy as np
+from scipy import sparse
 
 from sim import rules
 from sim.network import small_world
 
 if TYPE_CHECKING:
     from sim.model import DeterrenceModel
+    from sim.scenario import Scenario
+    from sim.streams import Streams
 
 
 INITIAL_STORE_AGE_WEEKS = 26  # Stores start with up to this many weeks of sales; assumption
+SENTENCE_ANCHOR_CONCENTRATION = 10.0  # Beta concentration of perceived sentence shares
 
 
 class SellerState(IntEnum):
@@ -33,242 +40,143 @@ class SellerState(IntEnum):
     JAILED = 4
 
 
-class CounterfeiterPopulation(mesa.Agent):
-    """All counterfeiters, one array element per seller (the ``vector`` engine).
+@dataclass
+class InitialPopulation:
+    """The sellers at week 0, one array element per seller (identical for both engines).
 
-    Attributes:
-        region: Region of each seller.
-        sales: Weekly counterfeit sales value when active (CNY).
-        listings: Counterfeit listings the store keeps live when active.
-        outside_ratio: Outside option as a share of the margin.
-        prison_year_cost: Cost the seller attaches to a year in prison (CNY).
-        sentence_anchor: Perceived sentence as a share of the statutory maximum.
-        a: Beta pseudo-count of sanctions (perceived risk).
-        b: Beta pseudo-count of active weeks without sanction.
-        perceived_sentence: Perceived sentence (years).
-        perceived_takedown: Perceived weekly takedown probability per listing.
-        state: ``SellerState`` of each seller.
-        strikes: Strikes on the current store.
-        has_store: Whether the seller has an open store (no re-entry cost to pay).
-        case_open: Whether a criminal case against the seller is queued or being processed.
-        weeks_left: Weeks left in ``SUSPENDED`` or ``JAILED``.
-        cumulative_sales: Illegal sales since the last sanction: store closure, lawsuit or
-            prosecution (CNY).
-        contacts: Sparse adjacency matrix of the social network.
-        active: Sellers active this week.
-        detections: Listings of each seller taken down this week.
-        sanctioned: Sellers whose case was pursued this week.
+    Floating-point traits are float32: the engines compute the decision rule in single
+    precision (ODD 7.1).
     """
 
-    def __init__(self, model: DeterrenceModel) -> None:
-        """Draw the initial population from the ``population`` and ``network`` streams.
+    region: np.ndarray
+    sales: np.ndarray
+    listings: np.ndarray
+    outside_ratio: np.ndarray
+    prison_year_cost: np.ndarray
+    sentence_anchor: np.ndarray
+    strikes: np.ndarray
+    cumulative_sales: np.ndarray
+    contacts: sparse.csr_array
 
-        Args:
-            model: The model the population belongs to.
-        """
-        super().__init__(model)
-        p = model.params
-        n = p.population.sellers
-        rng = model.streams.get("population")
-        shares = np.asarray(p.population.region_shares, dtype=float)
-        counts = np.floor(shares / shares.sum() * n).astype(np.int64)
-        counts[: n - counts.sum()] += 1
-        self.n = n
-        self.region = np.repeat(np.arange(len(shares), dtype=np.int16), counts)
-        self.sales = p.economics.sales_median_cny * np.exp(
-            p.economics.sales_sigma * rng.standard_normal(n)
-        )
-        self.listings = np.maximum(
-            1,
-            np.rint(
-                p.population.listings_median
-                * np.exp(p.population.listings_sigma * rng.standard_normal(n))
-            ),
-        ).astype(np.int32)
-        self.outside_ratio = (
-            p.economics.outside_option_ratio
-            * np.exp(p.economics.outside_option_sigma * rng.standard_normal(n))
-        ).astype(np.float32)
-        self.prison_year_cost = (
-            p.economics.prison_year_cost_cny
-            * np.exp(p.economics.prison_year_cost_sigma * rng.standard_normal(n))
-        ).astype(np.float32)
-        share = p.beliefs.perceived_sentence_share
-        concentration = 10.0
-        self.sentence_anchor = (
-            rng.beta(share * concentration, (1 - share) * concentration, n)
-            if 0 < share < 1
-            else np.full(n, share)
-        ).astype(np.float32)
-        a0, b0 = model.prior_counts()
-        self.a = np.full(n, a0)
-        self.b = np.full(n, b0)
-        self.perceived_sentence = self.sentence_anchor * np.float32(
-            p.enforcement.max_sentence_years
-        )
-        self.perceived_takedown = np.full(n, p.platform.detection_rate, dtype=np.float32)
-        self.state = np.full(n, SellerState.DORMANT, dtype=np.int8)
-        # Stores of different ages at the start, so closures do not come as one cohort.
-        self.strikes = rng.integers(0, p.platform.strike_limit, n).astype(np.int32)
-        self.has_store = np.ones(n, dtype=bool)
-        self.case_open = np.zeros(n, dtype=bool)
-        self.weeks_left = np.zeros(n, dtype=np.int32)
-        self.cumulative_sales = self.sales * rng.uniform(0, INITIAL_STORE_AGE_WEEKS, n)
-        self.contacts = small_world(
-            self.region,
-            p.population.network_degree,
-            p.population.network_rewiring,
-            model.streams.get("network"),
-        )
-        self.active = np.zeros(n, dtype=bool)
-        self.detections = np.zeros(n, dtype=np.int64)
-        self.sanctioned = np.zeros(n, dtype=bool)
 
-    # -- phase 1 ------------------------------------------------------------------------------
-    def decide(self, rng: np.random.Generator) -> None:
-        """Sellers free to choose decide whether to be active this week (ODD 4.2).
+def draw_population(scenario: Scenario, streams: Streams) -> InitialPopulation:
+    """Draw the initial sellers from the ``population`` and ``network`` streams (ODD 5).
 
-        Args:
-            rng: Generator of the ``decisions`` stream for this week.
-        """
-        p = self.model.params
-        econ, plat, enf = p.economics, p.platform, p.enforcement
-        margin = econ.margin_share * self.sales
-        closure_cost = plat.reentry_cost_cny + plat.reentry_delay_weeks * margin
-        loss = rules.platform_loss(
-            self.perceived_takedown,
-            self.listings,
-            plat.relisting_cost_cny,
-            plat.strike_per_takedown,
-            plat.strike_limit,
-            closure_cost,
-        )
-        loss = loss + (~self.has_store) * (plat.reentry_cost_cny / econ.planning_horizon_weeks)
-        gain = rules.expected_gain(
-            margin,
-            loss,
-            rules.perceived_risk(self.a, self.b),
-            rules.fine(self.cumulative_sales + self.sales, enf.fine_multiple),
-            self.prison_year_cost,
-            self.perceived_sentence,
-            econ.weekly_discount,
-            econ.stigma_cost_cny,
-        )
-        probability = rules.p_active(
-            gain, self.outside_ratio * margin, econ.decision_noise * margin
-        )
-        free = (self.state == SellerState.DORMANT) | (self.state == SellerState.ACTIVE)
-        self.active = free & (rng.random(self.n) < probability)
-        self.state[free] = SellerState.DORMANT
-        self.state[self.active] = SellerState.ACTIVE
-        self.has_store |= self.active
-        self.sanctioned[:] = False
-        self.detections[:] = 0
+    Args:
+        scenario: The scenario.
+        streams: The replication's streams.
 
-    # -- phase 2 ------------------------------------------------------------------------------
+    Returns:
+        The sellers' traits and initial state.
+    """
+    p = scenario
+    n = p.population.sellers
+    rng = streams.get("population")
+    shares = np.asarray(p.population.region_shares, dtype=float)
+    counts = np.floor(shares / shares.sum() * n).astype(np.int64)
+    counts[: n - counts.sum()] += 1
+    region = np.repeat(np.arange(len(shares), dtype=np.int16), counts)
+    f32 = np.float32
+    sales = (
+        p.economics.sales_median_cny * np.exp(p.economics.sales_sigma * rng.standard_normal(n))
+    ).astype(f32)
+    listings = np.maximum(
+        1,
+        np.rint(
+            p.population.listings_median
+            * np.exp(p.population.listings_sigma * rng.standard_normal(n))
+        ),
+    ).astype(np.int32)
+    outside_ratio = (
+        p.economics.outside_option_ratio
+        * np.exp(p.economics.outside_option_sigma * rng.standard_normal(n))
+    ).astype(f32)
+    prison_year_cost = (
+        p.economics.prison_year_cost_cny
+        * np.exp(p.economics.prison_year_cost_sigma * rng.standard_normal(n))
+    ).astype(f32)
+    share = p.beliefs.perceived_sentence_share
+    concentration = SENTENCE_ANCHOR_CONCENTRATION
+    sentence_anchor = (
+        rng.beta(share * concentration, (1 - share) * concentration, n)
+        if 0 < share < 1
+        else np.full(n, share)
+    ).astype(f32)
+    # Stores of different ages at the start, so closures do not come as one cohort.
+    strikes = rng.integers(0, p.platform.strike_limit, n).astype(np.int32)
+    cumulative_sales = (sales * rng.uniform(0, INITIAL_STORE_AGE_WEEKS, n)).astype(f32)
+    contacts = small_world(
+        region,
+        p.population.network_degree,
+        p.population.network_rewiring,
+        streams.get("network"),
+    )
+    return InitialPopulation(
+        region,
+        sales,
+        listings,
+        outside_ratio,
+        prison_year_cost,
+        sentence_anchor,
+        strikes,
+        cumulative_sales,
+        contacts,
+    )
+
+
+class Population(Protocol):
+    """What the platform, the enforcers and the model ask of the counterfeiters.
+
+    Sellers are named by their index ``0 .. n-1``; index arrays are in increasing order.
+    Both engines implement it: ``sim.vector.CounterfeiterPopulation`` and
+    ``sim.individual.CounterfeiterAgents``.
+    """
+
+    n: int
+
+    def decide(self) -> None:
+        """Phase 1: sellers free to choose decide whether to be active this week."""
+
     def earn(self) -> float:
-        """Active sellers earn and accumulate illegal sales.
+        """Phase 2: active sellers earn; returns the week's counterfeit sales (CNY)."""
 
-        Returns:
-            Counterfeit sales value of the week (CNY).
-        """
-        week_sales = np.where(self.active, self.sales, 0.0)
-        self.cumulative_sales += week_sales
-        return float(week_sales.sum())
+    def active_indices(self) -> np.ndarray:
+        """Sellers active this week."""
+
+    def trading_indices(self) -> np.ndarray:
+        """Sellers active this week whose store is still open (not closed this week)."""
+
+    def values(self, field: str, sellers: np.ndarray) -> np.ndarray:
+        """The attribute ``field`` of ``sellers``, as an array."""
+
+    def column(self, field: str) -> np.ndarray:
+        """The attribute ``field`` of every seller, as an array (for inspection)."""
+
+    def take_down(
+        self, sellers: np.ndarray, detections: np.ndarray, strikes: np.ndarray
+    ) -> np.ndarray:
+        """Record the week's takedowns and strikes; returns each seller's strikes now."""
+
+    def set_case_open(self, sellers: np.ndarray, value: bool) -> None:
+        """Mark criminal cases against ``sellers`` as open (queued or processed) or closed."""
 
     def close_stores(self, sellers: np.ndarray) -> None:
-        """Close the stores of ``sellers`` (strike limit or lawsuit): suspended for a delay.
-
-        Args:
-            sellers: Indices of the sellers.
-        """
-        delay = self.model.params.platform.reentry_delay_weeks
-        self.state[sellers] = SellerState.SUSPENDED
-        # +1: the timer also runs down at the end of this week, and the seller must miss
-        # ``delay`` weekly decisions after it (ODD 3.4, phase 6).
-        self.weeks_left[sellers] = delay + 1
-        self.strikes[sellers] = 0
-        self.has_store[sellers] = False
-        self.cumulative_sales[sellers] = 0.0
+        """Close the stores of ``sellers`` (strike limit or lawsuit)."""
 
     def prosecute(self, sellers: np.ndarray) -> None:
-        """Start the prosecution of ``sellers``: incapacitated, store gone, sales counted.
-
-        Args:
-            sellers: Indices of the sellers.
-        """
-        self.state[sellers] = SellerState.PROSECUTED
-        self.weeks_left[sellers] = 0
-        self.strikes[sellers] = 0
-        self.has_store[sellers] = False
-        self.cumulative_sales[sellers] = 0.0
-        self.sanctioned[sellers] = True
+        """Start the prosecution of ``sellers``."""
 
     def sentence(self, sellers: np.ndarray, weeks: np.ndarray) -> None:
-        """End the cases of ``sellers``: jailed for ``weeks`` (0 means released).
+        """End the cases of ``sellers`` with ``weeks`` of prison (0: released)."""
 
-        Args:
-            sellers: Indices of the sellers.
-            weeks: Weeks of prison of each.
-        """
-        self.case_open[sellers] = False
-        jailed = weeks > 0
-        self.state[sellers] = np.where(jailed, SellerState.JAILED, SellerState.DORMANT)
-        # +1 as for suspensions: ``weeks`` full weeks in prison after the week of the verdict.
-        self.weeks_left[sellers] = np.where(jailed, weeks + 1, 0)
-
-    # -- phase 5 ------------------------------------------------------------------------------
     def update_beliefs(self, publicity: Publicity) -> None:
-        """Update perceived risk, sentence and takedown rate (ODD 4.4).
+        """Phase 5: update perceived risk, sentence and takedown rate."""
 
-        Args:
-            publicity: Publicised events of the week.
-        """
-        p = self.model.params
-        bel = p.beliefs
-        clean_active = self.active & ~self.sanctioned
-        self.a += bel.w_own * self.sanctioned
-        self.b += clean_active
-        if bel.w_peer > 0 and self.contacts.nnz:
-            self.a += bel.w_peer * (self.contacts @ self.sanctioned.astype(np.float32))
-            self.b += bel.w_peer * (self.contacts @ clean_active.astype(np.float32))
-        if publicity.count.any() and bel.w_public > 0:
-            events = publicity.count[1:] + publicity.count[0]
-            self.a += bel.w_public * events[self.region]
-        a0, b0 = self.model.prior_counts()
-        self.a = rules.forget(self.a, a0, bel.memory)
-        self.b = rules.forget(self.b, b0, bel.memory)
-
-        self.perceived_sentence = rules.law_awareness(
-            self.perceived_sentence,
-            self.sentence_anchor,
-            p.enforcement.max_sentence_years,
-            bel.law_awareness,
-        )
-        if publicity.sentences.any():
-            count, mean = publicity.sentence_view(self.region)
-            self.perceived_sentence = rules.observe_sentences(
-                self.perceived_sentence, mean, count, bel.sentence_learning
-            )
-        observed = self.active & (self.listings > 0)
-        rate = self.detections[observed] / self.listings[observed]
-        kept = bel.takedown_memory
-        self.perceived_takedown[observed] = (
-            kept * self.perceived_takedown[observed] + (1 - kept) * rate
-        )
-
-    # -- phase 6 ------------------------------------------------------------------------------
     def advance_timers(self) -> None:
-        """Suspensions and prison terms run down; released sellers become dormant."""
-        timed = (self.state == SellerState.SUSPENDED) | (self.state == SellerState.JAILED)
-        self.weeks_left[timed] -= 1
-        released = timed & (self.weeks_left <= 0)
-        self.state[released] = SellerState.DORMANT
-        self.weeks_left[released] = 0
+        """Phase 6: suspensions and prison terms run down."""
 
-    def count(self, state: SellerState) -> int:
-        """Number of sellers in ``state``."""
-        return int(np.count_nonzero(self.state == state))
+    def census(self) -> dict[str, Any]:
+        """Counts by state, active sellers and mean beliefs, for the week's record."""
 
 
 class Publicity:
@@ -295,19 +203,33 @@ class Publicity:
             self.sentences[reach] += sentence_years
             self.sentence_count[reach] += 1
 
-    def sentence_view(self, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Count and mean of the sentences each seller observes (its region plus national).
+    def risk_increment(self, w_public: float) -> np.ndarray:
+        """Increment of the sanction pseudo-count ``a`` in each region (ODD 4.4).
 
         Args:
-            region: Region of each seller.
+            w_public: Weight of one publicised event.
 
         Returns:
-            Per seller, the number of observed sentences and their mean.
+            Per region: ``w_public`` times the events seen there (regional plus national).
+        """
+        events = self.count[1:] + self.count[0]
+        return (w_public * events).astype(np.float32)
+
+    def sentence_pull(self, learning: float) -> tuple[np.ndarray, np.ndarray]:
+        """Pull of the week's publicised sentences on perceived sentences, by region.
+
+        Args:
+            learning: Weight of one observed sentence.
+
+        Returns:
+            Per region: the weight of the sentences seen there (regional plus national) and
+            their mean (years).
         """
         count = self.sentence_count[1:] + self.sentence_count[0]
         total = self.sentences[1:] + self.sentences[0]
         mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-        return count[region], mean[region]
+        weight = rules.sentence_pull(count, learning)
+        return weight.astype(np.float32), mean.astype(np.float32)
 
 
 class Platform(mesa.Agent):
@@ -318,25 +240,25 @@ class Platform(mesa.Agent):
         model = self.model
         pop, plat = model.population, model.params.platform
         rng = model.rng_for("detection")
-        active = np.flatnonzero(pop.active)
-        detections = rng.binomial(pop.listings[active], plat.detection_rate)
-        pop.detections[active] = detections
+        active = pop.active_indices()
+        listings = pop.values("listings", active)
+        detections = rng.binomial(listings, plat.detection_rate)
         strikes = rng.binomial(detections, plat.strike_per_takedown)
-        pop.strikes[active] += strikes.astype(np.int32)
-        closed = active[pop.strikes[active] >= plat.strike_limit]
-        model.tally("listings_live", int(pop.listings[active].sum()))
+        closed = active[pop.take_down(active, detections, strikes) >= plat.strike_limit]
+        model.tally("listings_live", int(listings.sum()))
         model.tally("listings_removed", int(detections.sum()))
 
         eligible = closed[
-            (pop.cumulative_sales[closed] >= plat.criminal_threshold_cny) & ~pop.case_open[closed]
+            (pop.values("cumulative_sales", closed) >= plat.criminal_threshold_cny)
+            & ~pop.values("case_open", closed)
         ]
         referral_draw = model.rng_for("referral").random(len(eligible))
         referred = eligible[referral_draw < plat.referral_rate]
-        pop.case_open[referred] = True
+        pop.set_case_open(referred, True)
         model.refer(referred)
         pop.close_stores(closed)
 
-        suits = self._file_lawsuits(np.flatnonzero(pop.active & (pop.state == SellerState.ACTIVE)))
+        suits = self._file_lawsuits(pop.trading_indices())
         model.tally("stores_closed", len(closed) + suits)
         model.tally("referrals", len(referred))
 
@@ -353,11 +275,13 @@ class Platform(mesa.Agent):
         pop, plat = model.population, model.params.platform
         rng = model.rng_for("lawsuits")
         wanted = rng.poisson(plat.lawsuits_per_year / rules.WEEKS_PER_YEAR)
-        weights = pop.cumulative_sales[candidates]
-        if wanted == 0 or weights.sum() <= 0:
+        if wanted == 0:
+            return 0
+        weights = pop.values("cumulative_sales", candidates).astype(np.float64)
+        if weights.sum() <= 0:
             return 0
         size = min(wanted, int(np.count_nonzero(weights)))
-        sued = rng.choice(candidates, size=size, replace=False, p=weights / weights.sum())
+        sued = np.sort(rng.choice(candidates, size=size, replace=False, p=weights / weights.sum()))
         pop.close_stores(sued)
         for _ in sued:
             model.publicity.add(0)
@@ -417,7 +341,7 @@ class Enforcer(mesa.Agent):
         enf, week = model.params.enforcement, model.week
         expired = week - self.queue_week > enf.case_expiry_weeks
         if expired.any():
-            model.population.case_open[self.queue_seller[expired]] = False
+            model.population.set_case_open(self.queue_seller[expired], False)
             self._keep_queue(~expired)
             model.tally("cases_dropped", int(expired.sum()))
 
@@ -432,7 +356,7 @@ class Enforcer(mesa.Agent):
         started = reviewed & pursue
         declined = reviewed & ~pursue
         self.capacity_credit -= int(started.sum())
-        model.population.case_open[self.queue_seller[declined]] = False
+        model.population.set_case_open(self.queue_seller[declined], False)
         self._start(started)
         self._keep_queue(~reviewed)
         model.tally("cases_declined", int(declined.sum()))
@@ -481,7 +405,7 @@ class Enforcer(mesa.Agent):
         model.population.sentence(sellers, weeks)
         fines = rules.fine(sales[convicted], enf.fine_multiple)
         model.tally("convictions", int(convicted.sum()))
-        model.tally("fines_cny", float(fines.sum()))
+        model.tally("fines_cny", float(fines.sum(dtype=np.float64)))
         publicity_rng = model.rng_for("publicity")
         for sentence in years[convicted]:
             draw = publicity_rng.random(2)

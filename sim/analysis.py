@@ -70,3 +70,64 @@ def metric_statistics(summary: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
                 }
             )
     return pd.DataFrame(rows)
+
+
+def compare_samples(
+    first: pd.DataFrame,
+    second: pd.DataFrame,
+    metrics: list[str] | None = None,
+) -> pd.DataFrame:
+    """Two-sample Welch t-tests of each metric, with Holm's correction for multiple tests.
+
+    Used to check that two engines (or two versions of the model) agree in distribution: the
+    samples are replications with independent seeds, one row each (``summarise_replications``).
+
+    Args:
+        first: One row per replication of the first sample.
+        second: One row per replication of the second sample.
+        metrics: Metric columns to test [every metric].
+
+    Returns:
+        One row per metric: ``metric, mean_first, mean_second, statistic, p_value, p_holm``.
+        A metric constant in both samples has p-value 1 if the constants agree, else 0.
+    """
+    names = metrics or [m.name for m in METRICS]
+    rows = []
+    for name in names:
+        x = first[name].to_numpy(dtype=float)
+        y = second[name].to_numpy(dtype=float)
+        if np.ptp(x) == 0 and np.ptp(y) == 0:
+            statistic, p_value = 0.0, float(x[0] == y[0])
+        else:
+            result = stats.ttest_ind(x, y, equal_var=False)
+            statistic, p_value = float(result.statistic), float(result.pvalue)
+        rows.append(
+            {
+                "metric": name,
+                "mean_first": float(x.mean()),
+                "mean_second": float(y.mean()),
+                "statistic": statistic,
+                "p_value": p_value,
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["p_holm"] = holm(table["p_value"].to_numpy())
+    return table
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (family-wise error control).
+
+    Args:
+        p_values: Unadjusted p-values.
+
+    Returns:
+        Adjusted p-values, in the input order.
+    """
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    order = np.argsort(p)
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    result = np.empty(m)
+    result[order] = np.minimum(adjusted, 1.0)
+    return result

@@ -45,6 +45,13 @@ class TableFormat(StrEnum):
     csv = "csv"
 
 
+class Engine(StrEnum):
+    """Engine that steps the counterfeiters (``sim.model.ENGINES``)."""
+
+    vector = "vector"
+    agents = "agents"
+
+
 def _fail(message: str, code: int = 2) -> None:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -96,6 +103,14 @@ def run(
         int | None,
         typer.Option("--workers", "-w", min=1, max=256, help="Worker processes [CPU count]."),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="vector: sellers as arrays (fast); agents: one Mesa agent per seller (slow, "
+            "for inspection); both compute the same model.",
+        ),
+    ] = Engine.vector,
 ) -> None:
     """Run a scenario's replications and write its tables under results/<name>/."""
     overrides = list(set_ or [])
@@ -112,12 +127,15 @@ def run(
     console.print(
         f"[bold]{resolved.name}[/]: {resolved.replications} replication(s) of "
         f"{resolved.weeks} weeks, {resolved.population.sellers:,} sellers, "
-        f"seed {resolved.seed}, {workers} worker(s)"
+        f"seed {resolved.seed}, {workers} worker(s), {engine.value} engine"
     )
     with _progress() as progress:
         task = progress.add_task("replications", total=resolved.replications)
         results = run_scenario(
-            resolved, workers=workers, on_done=lambda done: progress.update(task, completed=done)
+            resolved,
+            workers=workers,
+            on_done=lambda done: progress.update(task, completed=done),
+            engine=engine.value,
         )
     results.save(out_dir, table_format.value)
     console.print(_summary_table(results.summary_stats, resolved.name))

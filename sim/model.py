@@ -8,11 +8,15 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim.agents import CounterfeiterPopulation, Enforcer, Platform, Publicity, SellerState
+from sim.agents import Enforcer, Platform, Population, Publicity, SellerState
+from sim.individual import CounterfeiterAgents
 from sim.metrics import METRIC_NAMES
 from sim.rules import WEEKS_PER_YEAR
 from sim.scenario import Scenario, apply_changes
 from sim.streams import Streams
+from sim.vector import CounterfeiterPopulation
+
+ENGINES = {"vector": CounterfeiterPopulation, "agents": CounterfeiterAgents}
 
 
 class DeterrenceModel(mesa.Model):
@@ -21,19 +25,30 @@ class DeterrenceModel(mesa.Model):
     Args:
         scenario: Validated scenario (its ``seed`` is not used: pass the replication's).
         seed: The replication's seed; every random number comes from streams derived from it.
+        engine: ``"vector"`` (counterfeiters as columns of arrays, fast) or ``"agents"`` (one
+            ``mesa.Agent`` per counterfeiter); both compute the same model (ODD 7.1). A class
+            implementing ``sim.agents.Population`` is also accepted (tests use it).
 
     Attributes:
         params: Parameters in force this week (scheduled changes replace it).
         streams: Per-mechanism random streams of the replication.
-        population: The counterfeiters.
+        engine: The engine's name.
+        population: The counterfeiters (``sim.agents.Population``).
         platform: The platform agent.
         enforcers: One enforcer per region.
         week: Index of the week being (or next to be) simulated.
         publicity: Publicised events of the current week.
     """
 
-    def __init__(self, scenario: Scenario, seed: int) -> None:
+    def __init__(self, scenario: Scenario, seed: int, engine: str | type = "vector") -> None:
+        if isinstance(engine, str):
+            if engine not in ENGINES:
+                raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+            population_class = ENGINES[engine]
+        else:
+            population_class, engine = engine, engine.__name__
         super().__init__(seed=seed)
+        self.engine = engine
         self.scenario = scenario
         self.params = scenario
         self.seed_value = int(seed)
@@ -41,7 +56,7 @@ class DeterrenceModel(mesa.Model):
         self.week = 0
         self._week_rngs: dict[str, np.random.Generator] = {}
         self._reverts: dict[int, list[dict[str, Any]]] = {}
-        self.population = CounterfeiterPopulation(self)
+        self.population: Population = population_class(self)
         self.platform = Platform(self)
         self.enforcers = [Enforcer(self, region) for region in range(scenario.regions)]
         self.publicity = Publicity(scenario.regions)
@@ -87,17 +102,18 @@ class DeterrenceModel(mesa.Model):
             return
         pop = self.population
         draws = self.rng_for("prosecution").random(len(sellers))
-        regions = pop.region[sellers]
+        regions = pop.values("region", sellers)
+        sales = pop.values("cumulative_sales", sellers)
         for enforcer in self.enforcers:
             mine = regions == enforcer.region
             if mine.any():
-                enforcer.take_in(sellers[mine], draws[mine], pop.cumulative_sales[sellers[mine]])
+                enforcer.take_in(sellers[mine], draws[mine], sales[mine])
 
     # -- the week -------------------------------------------------------------------------------
     def step(self) -> None:
         """Simulate one week, in the order of ODD section 3.4."""
         self._start_week()
-        self.population.decide(self.rng_for("decisions"))
+        self.population.decide()
         self.tally("counterfeit_sales_cny", self.population.earn())
         self.platform.step()
         for enforcer in self.enforcers:
@@ -147,19 +163,20 @@ class DeterrenceModel(mesa.Model):
         return getattr(getattr(self.params, section), name)
 
     def _record(self) -> None:
-        pop = self.population
+        census = self.population.census()
+        counts = census["counts"]
         values = dict.fromkeys(METRIC_NAMES, 0.0)
         values.update(self._tally)
-        active = int(np.count_nonzero(pop.active))
-        jailed = pop.count(SellerState.JAILED)
+        active = census["active"]
+        jailed = int(counts[SellerState.JAILED])
         enf = self.params.enforcement
         values["active_sellers"] = active
         values["jailed"] = jailed
-        values["prosecuted"] = pop.count(SellerState.PROSECUTED)
-        values["suspended"] = pop.count(SellerState.SUSPENDED)
-        values["mean_perceived_risk"] = float(np.mean(pop.a / (pop.a + pop.b)))
+        values["prosecuted"] = int(counts[SellerState.PROSECUTED])
+        values["suspended"] = int(counts[SellerState.SUSPENDED])
+        values["mean_perceived_risk"] = census["mean_perceived_risk"]
         values["true_risk"] = values["cases_pursued"] / active if active else 0.0
-        values["mean_perceived_sentence_years"] = float(np.mean(pop.perceived_sentence))
+        values["mean_perceived_sentence_years"] = census["mean_perceived_sentence"]
         values["case_backlog"] = sum(e.backlog for e in self.enforcers)
         values["enforcement_cost_cny"] = (
             values["cases_pursued"] * enf.cost_per_case_cny

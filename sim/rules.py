@@ -1,10 +1,14 @@
 """Behavioural formulas of the model, as pure functions of arrays or scalars.
 
 Each function implements one formula of ``docs/ODD.md`` (section numbers in the docstrings)
-and accepts numpy arrays or plain floats, so that every engine calls the same code.
+and accepts numpy arrays or scalars, so that both engines call the same code: the ``vector``
+engine with arrays of all sellers, the ``agents`` engine with one seller's numpy scalars.
+The functions keep the precision they are given (float32 in, float32 out; ODD 7.1).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -23,15 +27,16 @@ def sigmoid(x: ArrayLike) -> FloatArray:
     Returns:
         Values in [0, 1].
     """
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x)))
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 def discounted_prison_years(sentence_years: ArrayLike, weekly_discount: float) -> FloatArray:
     """Discounted prison years ``D(S) = sum_{t=0}^{52 S - 1} delta^t / 52`` (ODD 4.2).
 
-    Uses the closed form ``(1 - delta^(52 S)) / (52 (1 - delta))``, continuous in ``S``. With
-    ``delta = 1`` it is ``S``; for ``delta < 1`` it is concave in ``S`` and bounded by
-    ``1 / (52 (1 - delta))``, so long sentences deter less per year than short ones.
+    Uses the closed form ``(1 - delta^(52 S)) / (52 (1 - delta))``, continuous in ``S``, with
+    ``delta^(52 S)`` computed as ``exp(52 S ln delta)``. With ``delta = 1`` it is ``S``; for
+    ``delta < 1`` it is concave in ``S`` and bounded by ``1 / (52 (1 - delta))``, so long
+    sentences deter less per year than short ones.
 
     Args:
         sentence_years: Perceived sentence ``S`` in years (>= 0).
@@ -40,10 +45,11 @@ def discounted_prison_years(sentence_years: ArrayLike, weekly_discount: float) -
     Returns:
         Discounted years of prison.
     """
-    weeks = WEEKS_PER_YEAR * np.asarray(sentence_years, dtype=float)
     if weekly_discount >= 1.0:
-        return weeks / WEEKS_PER_YEAR
-    return (1.0 - weekly_discount**weeks) / (WEEKS_PER_YEAR * (1.0 - weekly_discount))
+        return sentence_years * 1.0
+    weeks = sentence_years * float(WEEKS_PER_YEAR)
+    decay = np.exp(weeks * math.log(weekly_discount))
+    return (1.0 - decay) * (1.0 / (WEEKS_PER_YEAR * (1.0 - weekly_discount)))
 
 
 def perceived_risk(a: ArrayLike, b: ArrayLike) -> FloatArray:
@@ -56,8 +62,7 @@ def perceived_risk(a: ArrayLike, b: ArrayLike) -> FloatArray:
     Returns:
         ``q`` in (0, 1).
     """
-    a = np.asarray(a, dtype=float)
-    return a / (a + np.asarray(b, dtype=float))
+    return a / (a + b)
 
 
 def platform_loss(
@@ -85,9 +90,9 @@ def platform_loss(
     Returns:
         Expected weekly platform loss (CNY).
     """
-    takedowns = np.asarray(perceived_takedown_rate, dtype=float) * np.asarray(listings)
-    closure_hazard = np.minimum(takedowns * strike_per_takedown / strike_limit, 1.0)
-    return takedowns * relisting_cost + closure_hazard * np.asarray(closure_cost)
+    takedowns = perceived_takedown_rate * listings
+    closure_hazard = np.minimum(takedowns * (strike_per_takedown / strike_limit), 1.0)
+    return takedowns * relisting_cost + closure_hazard * closure_cost
 
 
 def expected_gain(
@@ -115,11 +120,9 @@ def expected_gain(
     Returns:
         Expected weekly gain (CNY).
     """
-    prison = np.asarray(prison_year_cost) * discounted_prison_years(
-        perceived_sentence_years, weekly_discount
-    )
-    sanction_cost = np.asarray(expected_fine) + prison + stigma_cost
-    return np.asarray(margin) - np.asarray(platform_loss_cny) - np.asarray(risk) * sanction_cost
+    prison = prison_year_cost * discounted_prison_years(perceived_sentence_years, weekly_discount)
+    sanction_cost = expected_fine + prison + stigma_cost
+    return margin - platform_loss_cny - risk * sanction_cost
 
 
 def p_active(gain: ArrayLike, outside_option: ArrayLike, noise: ArrayLike) -> FloatArray:
@@ -135,8 +138,9 @@ def p_active(gain: ArrayLike, outside_option: ArrayLike, noise: ArrayLike) -> Fl
     Returns:
         Probability in [0, 1].
     """
-    diff = np.asarray(gain, dtype=float) - np.asarray(outside_option, dtype=float)
-    noise = np.asarray(noise, dtype=float)
+    diff = gain - outside_option
+    if np.all(noise > 0):
+        return sigmoid(diff / noise)
     with np.errstate(divide="ignore", invalid="ignore"):
         soft = sigmoid(diff / np.where(noise > 0, noise, 1.0))
     hard = np.where(diff > 0, 1.0, np.where(diff < 0, 0.0, 0.5))
@@ -186,43 +190,57 @@ def fine(sales: ArrayLike, fine_multiple: float) -> FloatArray:
     Returns:
         Fine (CNY).
     """
-    return fine_multiple * np.asarray(sales, dtype=float)
+    return sales * fine_multiple
 
 
-def forget(value: ArrayLike, prior: float, memory: float) -> FloatArray:
+def forget(
+    value: ArrayLike, prior: float, memory: float, out: np.ndarray | None = None
+) -> FloatArray:
     """Decay towards the prior: ``prior + memory (value - prior)`` (ODD 4.4).
 
     Args:
         value: Current pseudo-count.
         prior: Prior pseudo-count.
         memory: Share of the deviation kept (0 forgets at once, 1 never).
+        out: Array to write the result to (may be ``value``); computed in place if given.
 
     Returns:
         Decayed pseudo-count.
     """
-    return prior + memory * (np.asarray(value) - prior)
+    if out is None:
+        return (value - prior) * memory + prior
+    np.subtract(value, prior, out=out)
+    np.multiply(out, memory, out=out)
+    return np.add(out, prior, out=out)
 
 
-def observe_sentences(
-    perceived: ArrayLike, observed_mean: ArrayLike, observed_count: ArrayLike, learning: float
-) -> FloatArray:
-    """Move the perceived sentence towards observed sentences (ODD 4.4).
+def sentence_pull(observed_count: ArrayLike, learning: float) -> FloatArray:
+    """Weight of ``n`` observed sentences on the perceived sentence: ``1 - (1 - l)^n``.
 
-    Each of ``n`` observed sentences pulls by ``learning``: the weight of ``n`` observations
-    with mean ``s`` is ``1 - (1 - learning)^n``.
+    Each observed sentence pulls the perceived sentence by ``learning`` (ODD 4.4).
+
+    Args:
+        observed_count: Number of sentences observed this week.
+        learning: Weight ``l`` of one observation in [0, 1].
+
+    Returns:
+        Weight in [0, 1].
+    """
+    return 1.0 - (1.0 - learning) ** np.asarray(observed_count, dtype=float)
+
+
+def observe_sentences(perceived: ArrayLike, observed_mean: ArrayLike, weight: ArrayLike):
+    """Move the perceived sentence towards the mean of observed sentences (ODD 4.4).
 
     Args:
         perceived: Perceived sentence (years).
         observed_mean: Mean of the sentences observed this week (years).
-        observed_count: Number of sentences observed this week.
-        learning: Weight of one observation in [0, 1].
+        weight: Pull of the observations, from ``sentence_pull``.
 
     Returns:
         Updated perceived sentence (years).
     """
-    weight = 1.0 - (1.0 - learning) ** np.asarray(observed_count, dtype=float)
-    perceived = np.asarray(perceived, dtype=float)
-    return perceived + weight * (np.asarray(observed_mean, dtype=float) - perceived)
+    return perceived + weight * (observed_mean - perceived)
 
 
 def law_awareness(
@@ -239,5 +257,58 @@ def law_awareness(
     Returns:
         Updated perceived sentence (years).
     """
-    perceived = np.asarray(perceived, dtype=float)
-    return perceived + rate * (np.asarray(anchor_share) * max_sentence_years - perceived)
+    return perceived + (anchor_share * max_sentence_years - perceived) * rate
+
+
+def update_takedown(perceived: ArrayLike, observed_rate: ArrayLike, memory: float):
+    """Perceived takedown rate after an active week: ``k r + (1 - k) observed`` (ODD 4.4).
+
+    Args:
+        perceived: Perceived weekly takedown probability per listing ``r``.
+        observed_rate: Share of the seller's listings taken down this week.
+        memory: Weight ``k`` of the old value.
+
+    Returns:
+        Updated perceived rate.
+    """
+    return perceived * memory + observed_rate * (1.0 - memory)
+
+
+def weekly_margin(sales: ArrayLike, margin_share: float) -> FloatArray:
+    """Weekly margin ``m = margin_share x sales`` (ODD 4.2).
+
+    Args:
+        sales: Weekly counterfeit sales (CNY).
+        margin_share: Share of sales kept as margin.
+
+    Returns:
+        Margin (CNY per week).
+    """
+    return sales * margin_share
+
+
+def closure_cost(margin: ArrayLike, reentry_cost: float, reentry_delay_weeks: int) -> FloatArray:
+    """Cost of a store closure: re-entry cost plus the margin lost while suspended (ODD 4.2).
+
+    Args:
+        margin: Weekly margin (CNY).
+        reentry_cost: Cost of opening a new store (CNY).
+        reentry_delay_weeks: Weeks before a new store can open.
+
+    Returns:
+        ``C_close`` (CNY).
+    """
+    return margin * float(reentry_delay_weeks) + reentry_cost
+
+
+def entry_cost_per_week(reentry_cost: float, planning_horizon_weeks: float) -> float:
+    """Weekly share of the re-entry cost for a seller without a store (ODD 4.2).
+
+    Args:
+        reentry_cost: Cost of opening a new store (CNY).
+        planning_horizon_weeks: Weeks over which the seller spreads it.
+
+    Returns:
+        CNY per week.
+    """
+    return reentry_cost / planning_horizon_weeks

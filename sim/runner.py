@@ -26,12 +26,11 @@ import pandas as pd
 from sim import __version__
 from sim.analysis import metric_statistics, summarise_replications
 from sim.metrics import ID_COLUMNS, METRIC_NAMES
-from sim.model import DeterrenceModel
+from sim.model import ENGINES, DeterrenceModel
 from sim.scenario import Scenario, resolved_yaml
 from sim.store import write_json, write_table, write_text
 from sim.streams import replication_seeds
 
-ENGINE = "vector"
 OUTPUT_FILES = (
     "timeseries.parquet",
     "summary.csv",
@@ -42,18 +41,21 @@ OUTPUT_FILES = (
 PACKAGES = ("mesa", "numpy", "pandas", "pyarrow", "scipy", "pydantic", "pyyaml", "typer")
 
 
-def run_replication(scenario: Scenario, replication: int, seed: int) -> pd.DataFrame:
+def run_replication(
+    scenario: Scenario, replication: int, seed: int, engine: str = "vector"
+) -> pd.DataFrame:
     """Run one replication of ``scenario``.
 
     Args:
         scenario: Validated scenario.
         replication: Replication index (recorded in the rows).
         seed: The replication's seed.
+        engine: ``"vector"`` or ``"agents"`` (``sim.model.ENGINES``).
 
     Returns:
         One row per week: ``scenario, replication, seed, week`` and the metric columns.
     """
-    model = DeterrenceModel(scenario, seed)
+    model = DeterrenceModel(scenario, seed, engine)
     try:
         frame = model.run()
     finally:
@@ -113,6 +115,7 @@ def run_scenario(
     scenario: Scenario,
     workers: int = 1,
     on_done: Callable[[int], None] | None = None,
+    engine: str = "vector",
 ) -> Results:
     """Run every replication of ``scenario`` and reduce them to summaries.
 
@@ -123,19 +126,22 @@ def run_scenario(
         scenario: Validated scenario (``replications``, ``seed`` and ``weeks`` are taken from it).
         workers: Processes to use; 1 runs in this process.
         on_done: Called with the number of replications finished so far.
+        engine: ``"vector"`` (default) or ``"agents"``; both compute the same model.
 
     Returns:
         The tables and the manifest.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
     started = time.perf_counter()
     seeds = replication_seeds(scenario.seed, scenario.replications)
-    frames = _run_all(scenario, seeds, workers, on_done)
+    frames = _run_all(scenario, seeds, workers, on_done, engine)
     timeseries = pd.concat(frames, ignore_index=True)
     timeseries = timeseries.sort_values(["replication", "week"], ignore_index=True)
     timeseries = timeseries[[*ID_COLUMNS, *METRIC_NAMES]]
     summary = summarise_replications(timeseries, scenario.burn_in_weeks)
     stats = metric_statistics(summary)
-    manifest = build_manifest(scenario, seeds, workers, time.perf_counter() - started)
+    manifest = build_manifest(scenario, seeds, workers, time.perf_counter() - started, engine)
     return Results(scenario, timeseries, summary, stats, manifest)
 
 
@@ -144,17 +150,19 @@ def _run_all(
     seeds: list[int],
     workers: int,
     on_done: Callable[[int], None] | None,
+    engine: str,
 ) -> list[pd.DataFrame]:
     frames: list[pd.DataFrame] = []
     if workers <= 1 or len(seeds) == 1:
         for index, seed in enumerate(seeds):
-            frames.append(run_replication(scenario, index, seed))
+            frames.append(run_replication(scenario, index, seed, engine))
             if on_done:
                 on_done(len(frames))
         return frames
     with _process_pool(min(workers, len(seeds))) as pool:
         futures = [
-            pool.submit(run_replication, scenario, index, seed) for index, seed in enumerate(seeds)
+            pool.submit(run_replication, scenario, index, seed, engine)
+            for index, seed in enumerate(seeds)
         ]
         for future in as_completed(futures):
             frames.append(future.result())
@@ -170,7 +178,11 @@ def _process_pool(workers: int) -> Executor:
 
 
 def build_manifest(
-    scenario: Scenario, seeds: list[int], workers: int, wall_seconds: float
+    scenario: Scenario,
+    seeds: list[int],
+    workers: int,
+    wall_seconds: float,
+    engine: str = "vector",
 ) -> dict[str, Any]:
     """Provenance of a run.
 
@@ -179,6 +191,7 @@ def build_manifest(
         seeds: Seed of each replication.
         workers: Worker processes used.
         wall_seconds: Wall time of the run.
+        engine: The engine used.
 
     Returns:
         A JSON-ready mapping.
@@ -187,7 +200,7 @@ def build_manifest(
         "deter_sim_version": __version__,
         "git_commit": _git_commit(),
         "scenario": scenario.name,
-        "engine": ENGINE,
+        "engine": engine,
         "root_seed": scenario.seed,
         "replication_seeds": seeds,
         "replications": scenario.replications,

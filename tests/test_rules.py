@@ -109,8 +109,30 @@ def test_forget_moves_towards_the_prior():
 
 def test_observe_sentences_weights_each_observation():
     # Two observations at learning 0.5 give weight 0.75: 2 + 0.75 * (6 - 2) = 5.
-    assert rules.observe_sentences(2.0, 6.0, 2, 0.5) == pytest.approx(5.0)
-    assert rules.observe_sentences(2.0, 6.0, 0, 0.5) == pytest.approx(2.0)
+    assert rules.sentence_pull(2, 0.5) == pytest.approx(0.75)
+    assert rules.observe_sentences(2.0, 6.0, rules.sentence_pull(2, 0.5)) == pytest.approx(5.0)
+    assert rules.observe_sentences(2.0, 6.0, rules.sentence_pull(0, 0.5)) == pytest.approx(2.0)
+
+
+def test_forget_in_place_matches_the_expression():
+    value = np.array([10.0, 3.0], dtype=np.float32)
+    expected = rules.forget(value.copy(), 2.0, 0.5)
+    rules.forget(value, 2.0, 0.5, out=value)
+    np.testing.assert_array_equal(value, expected)
+
+
+def test_rules_keep_single_precision():
+    x = np.ones(3, dtype=np.float32)
+    assert rules.sigmoid(x).dtype == np.float32
+    assert rules.discounted_prison_years(x, 0.99).dtype == np.float32
+    assert rules.p_active(x, x, x).dtype == np.float32
+    assert rules.perceived_risk(x, x).dtype == np.float32
+
+
+def test_closure_cost_and_entry_cost():
+    assert rules.closure_cost(100.0, 500.0, 4) == pytest.approx(900.0)
+    assert rules.entry_cost_per_week(520.0, 52.0) == pytest.approx(10.0)
+    assert rules.update_takedown(0.2, 0.4, 0.75) == pytest.approx(0.25)
 
 
 def test_law_awareness_pulls_towards_the_share_of_the_maximum():

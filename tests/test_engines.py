@@ -1,0 +1,180 @@
+"""The two engines compute the same model (DESIGN section 4, ODD 7.1).
+
+Three checks, from cheapest to most demanding:
+
+* for one seed, the engines follow exactly the same path on every bundled scenario (they draw
+  the same random numbers in the same order and do the same floating-point operations);
+* in distribution: over 30 independent seeds per engine, every metric's post-burn-in yearly
+  value passes a two-sample Welch t-test with Holm's correction (``slow``: the ``agents``
+  engine takes minutes; ``make test-slow``). The fast suite runs the same test on the vector
+  engine against itself with other seeds, which exercises the procedure;
+* the test can fail: the same procedure detects a strike limit off by one in one engine (the
+  closure rule of the vector engine), against the vector engine in the fast suite and against
+  the agents engine in the slow one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import BUNDLED, small
+
+from sim.analysis import compare_samples, summarise_replications
+from sim.model import ENGINES, DeterrenceModel
+from sim.runner import run_replication
+from sim.scenario import Scenario, apply_changes, load_scenario
+from sim.streams import replication_seeds
+from sim.vector import CounterfeiterPopulation
+
+SEEDS_PER_ENGINE = 30
+FAMILY_ALPHA = 0.01
+# A few thousand sellers, a burn-in, then one year summarised.
+EQUIVALENCE_SIZE = {"population.sellers": 2000, "weeks": 78, "burn_in_weeks": 26}
+
+
+class StrikeLimitOffByOne(CounterfeiterPopulation):
+    """The vector engine with one rule changed: stores close one strike after the limit."""
+
+    def take_down(self, sellers, detections, strikes):
+        return super().take_down(sellers, detections, strikes) - 1
+
+
+def _scenario(name: str) -> Scenario:
+    return apply_changes(load_scenario(name), EQUIVALENCE_SIZE)
+
+
+_CACHE: dict[tuple, pd.DataFrame] = {}
+
+
+def _summary(scenario: Scenario, engine, seeds: list[int]) -> pd.DataFrame:
+    """Summaries of one replication per seed, run on two processes (cached per module)."""
+    key = (scenario.name, str(engine), tuple(seeds))
+    if key not in _CACHE:
+        _CACHE[key] = _run_summary(scenario, engine, seeds)
+    return _CACHE[key]
+
+
+def _run_summary(scenario: Scenario, engine, seeds: list[int]) -> pd.DataFrame:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        frames = list(
+            pool.map(
+                _replication,
+                [scenario] * len(seeds),
+                range(len(seeds)),
+                seeds,
+                [engine] * len(seeds),
+            )
+        )
+    return summarise_replications(pd.concat(frames, ignore_index=True), scenario.burn_in_weeks)
+
+
+def _replication(scenario: Scenario, index: int, seed: int, engine) -> pd.DataFrame:
+    model = DeterrenceModel(scenario, seed, engine)
+    try:
+        frame = model.run()
+    finally:
+        model.release()
+    frame.insert(0, "seed", seed)
+    frame.insert(0, "replication", index)
+    frame.insert(0, "scenario", scenario.name)
+    return frame
+
+
+FIRST_SEEDS = replication_seeds(101, SEEDS_PER_ENGINE)
+SECOND_SEEDS = replication_seeds(202, SEEDS_PER_ENGINE)
+
+
+def _rejected(table: pd.DataFrame) -> list[str]:
+    return table.loc[table.p_holm < FAMILY_ALPHA, "metric"].tolist()
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_engines_follow_the_same_path_for_a_seed(name):
+    scenario = small(name, **{"population.sellers": 600, "weeks": 60, "burn_in_weeks": 10})
+    seed = replication_seeds(5, 1)[0]
+    vector = run_replication(scenario, 0, seed, "vector")
+    agents = run_replication(scenario, 0, seed, "agents")
+    assert vector.active_sellers.sum() > 0
+    # Sums over sellers are accumulated in a different order: equal to rounding.
+    pd.testing.assert_frame_equal(vector, agents, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def test_agents_engine_holds_one_mesa_agent_per_seller():
+    from sim.individual import Counterfeiter
+
+    model = DeterrenceModel(
+        small(weeks=5, burn_in_weeks=0, **{"population.sellers": 300}), 1, "agents"
+    )
+    model.run()
+    sellers = list(model.agents_by_type[Counterfeiter])
+    assert len(sellers) == 300
+    assert sellers[0] is model.population.sellers[0]
+    assert np.array_equal(
+        model.population.column("state"), [int(s.state) for s in model.population.sellers]
+    )
+    model.release()
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(ValueError, match="allowed: vector, agents"):
+        DeterrenceModel(small(), 1, "turbo")
+
+
+@pytest.mark.parametrize("name", ["baseline_2016", "strict"])
+def test_equivalence_procedure_accepts_the_same_engine_with_other_seeds(name):
+    scenario = _scenario(name)
+    table = compare_samples(
+        _summary(scenario, "vector", FIRST_SEEDS), _summary(scenario, "vector", SECOND_SEEDS)
+    )
+    assert _rejected(table) == [], table.to_string()
+
+
+@pytest.mark.parametrize("name", ["baseline_2016", "strict"])
+def test_equivalence_procedure_detects_a_strike_limit_off_by_one(name):
+    scenario = _scenario(name)
+    table = compare_samples(
+        _summary(scenario, "vector", FIRST_SEEDS),
+        _summary(scenario, StrikeLimitOffByOne, SECOND_SEEDS),
+    )
+    assert _rejected(table), table.to_string()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["baseline_2016", "strict"])
+def test_engines_agree_in_distribution(name, agents_summaries):
+    scenario = _scenario(name)
+    table = compare_samples(_summary(scenario, "vector", FIRST_SEEDS), agents_summaries[name])
+    print(table.to_string())
+    assert _rejected(table) == [], table.to_string()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["baseline_2016", "strict"])
+def test_agents_engine_against_a_perturbed_vector_engine_fails(name, agents_summaries):
+    scenario = _scenario(name)
+    table = compare_samples(
+        _summary(scenario, StrikeLimitOffByOne, FIRST_SEEDS), agents_summaries[name]
+    )
+    print(table.to_string())
+    assert _rejected(table), table.to_string()
+
+
+@pytest.fixture(scope="module")
+def agents_summaries() -> dict[str, pd.DataFrame]:
+    return {
+        name: _summary(_scenario(name), "agents", SECOND_SEEDS)
+        for name in ("baseline_2016", "strict")
+    }
+
+
+def test_perturbed_engine_is_an_engine_class():
+    # The model accepts a population class as well as a registered name.
+    assert "vector" in ENGINES
+    model = DeterrenceModel(small(weeks=3, burn_in_weeks=0), 1, StrikeLimitOffByOne)
+    model.run()
+    model.release()
