@@ -330,15 +330,24 @@ class Enforcer(mesa.Agent):
             draws: Uniform draws deciding pursuit.
             sales: Cumulative sales of each case (CNY).
         """
-        self.queue_seller = np.r_[self.queue_seller, sellers]
-        self.queue_week = np.r_[self.queue_week, np.full(len(sellers), self.model.week)]
-        self.queue_draw = np.r_[self.queue_draw, draws]
-        self.queue_sales = np.r_[self.queue_sales, sales]
+        self.queue_seller = np.concatenate((self.queue_seller, sellers))
+        self.queue_week = np.concatenate(
+            (self.queue_week, np.full(len(sellers), self.model.week, dtype=np.int64))
+        )
+        self.queue_draw = np.concatenate((self.queue_draw, draws))
+        self.queue_sales = np.concatenate((self.queue_sales, sales.astype(np.float64)))
 
     def step(self) -> None:
         """Drop expired cases, review the queue within capacity, and reach verdicts."""
         model = self.model
         enf, week = model.params.enforcement, model.week
+        self.capacity_credit = min(
+            self.capacity_credit + enf.capacity_per_week, max(enf.capacity_per_week, 1.0)
+        )
+        if len(self.queue_seller) == 0:
+            if len(self.open_seller):
+                self._reach_verdicts()
+            return
         expired = week - self.queue_week > enf.case_expiry_weeks
         if expired.any():
             model.population.set_case_open(self.queue_seller[expired], False)
@@ -346,9 +355,6 @@ class Enforcer(mesa.Agent):
             model.tally("cases_dropped", int(expired.sum()))
 
         p_pursue = enf.prosecution_rate * enf.regional_leniency[self.region]
-        self.capacity_credit = min(
-            self.capacity_credit + enf.capacity_per_week, max(enf.capacity_per_week, 1.0)
-        )
         slots = int(self.capacity_credit)
         pursue = self.queue_draw < p_pursue
         # Review oldest first; stop at the first case to pursue that finds no free slot.
@@ -373,9 +379,9 @@ class Enforcer(mesa.Agent):
         sellers = self.queue_seller[started]
         model.population.prosecute(sellers)
         due = model.week + model.params.enforcement.processing_weeks
-        self.open_seller = np.r_[self.open_seller, sellers]
-        self.open_due = np.r_[self.open_due, np.full(len(sellers), due)]
-        self.open_sales = np.r_[self.open_sales, self.queue_sales[started]]
+        self.open_seller = np.concatenate((self.open_seller, sellers))
+        self.open_due = np.concatenate((self.open_due, np.full(len(sellers), due, dtype=np.int64)))
+        self.open_sales = np.concatenate((self.open_sales, self.queue_sales[started]))
         model.tally("cases_pursued", len(sellers))
 
     def _reach_verdicts(self) -> None:

@@ -30,11 +30,14 @@ def small_world(
         return sparse.csr_array((n, n), dtype=np.float32)
     starts = np.flatnonzero(np.r_[True, region[1:] != region[:-1]])
     ends = np.r_[starts[1:], n]
-    rows_all, cols_all = [], []
+    # Built region by region, straight into CSR form with 32-bit indices: no COO copy, so
+    # the peak memory of the construction stays close to that of the result.
+    blocks = []
     for start, end in zip(starts, ends, strict=True):
-        size = end - start
+        size = int(end - start)
         k = min(degree, size - 1)
         if k <= 0:
+            blocks.append(np.empty((size, 0), dtype=np.int32))
             continue
         half = np.arange(1, k // 2 + 1)
         offsets = np.r_[half, -half, [k // 2 + 1] if k % 2 else []].astype(np.int64)
@@ -43,14 +46,28 @@ def small_world(
         rewire = rng.random(cols.shape) < rewiring
         random_cols = rng.integers(0, size - 1, size=cols.shape)
         # Shift draws at or above the seller itself by one: uniform over the others.
-        random_cols = random_cols + (random_cols >= local[:, None])
-        cols = np.where(rewire, random_cols, cols)
-        rows_all.append(np.repeat(local + start, cols.shape[1]))
-        cols_all.append(cols.ravel() + start)
-    rows = np.concatenate(rows_all).astype(np.int32)
-    cols = np.concatenate(cols_all).astype(np.int32)
-    data = np.ones(len(rows), dtype=np.float32)
-    matrix = sparse.csr_array((data, (rows, cols)), shape=(n, n))
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    return matrix
+        random_cols += random_cols >= local[:, None]
+        np.copyto(cols, random_cols, where=rewire)
+        del random_cols, rewire
+        cols += start
+        blocks.append(cols.astype(np.int32))
+        del cols
+    counts = np.zeros(n, dtype=np.int64)
+    pieces = []
+    row = 0
+    for block in blocks:
+        size, k = block.shape
+        if k:
+            block.sort(axis=1)
+            # A contact drawn twice (rewiring) is one contact.
+            keep = np.ones(block.shape, dtype=bool)
+            keep[:, 1:] = block[:, 1:] != block[:, :-1]
+            counts[row : row + size] = keep.sum(axis=1)
+            pieces.append(block[keep])
+        row += size
+    del blocks
+    indices = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int32)
+    indptr = np.zeros(n + 1, dtype=np.int64 if len(indices) >= 2**31 else np.int32)
+    np.cumsum(counts, out=indptr[1:])
+    data = np.ones(len(indices), dtype=np.float32)
+    return sparse.csr_array((data, indices, indptr), shape=(n, n))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 F32 = np.float32
-CHUNK = 1 << 14  # sellers per chunk of the decision rule (its temporaries fit in cache)
+CHUNK = 1 << 16  # sellers per chunk of the decision rule (its temporaries fit in cache)
 
 
 class CounterfeiterPopulation(mesa.Agent):
@@ -85,6 +85,9 @@ class CounterfeiterPopulation(mesa.Agent):
         self.detections = np.zeros(n, dtype=np.int32)
         self.sanctioned = np.zeros(n, dtype=bool)
         self._listings_f32 = self.listings.astype(F32)
+        most_contacts = int(np.diff(self.contacts.indptr).max()) if self.n else 0
+        # The schema caps network_degree at 100, so counts below base**2 are exact in float32.
+        self._count_base = F32(most_contacts + 1)
         self._params: Scenario | None = None
 
     def _refresh(self) -> None:
@@ -253,12 +256,10 @@ class CounterfeiterPopulation(mesa.Agent):
         clean = index[~self.sanctioned[index]]
         b[clean] += F32(1.0)
         if bel.w_peer > 0 and self.contacts.nnz:
-            seen = np.zeros((self.n, 2), dtype=F32)
-            seen[sanctioned, 0] = 1.0
-            seen[clean, 1] = 1.0
-            peers = self.contacts @ seen
-            a += F32(bel.w_peer) * peers[:, 0]
-            b += F32(bel.w_peer) * peers[:, 1]
+            sanctioned_peers, clean_peers = self._peer_counts(sanctioned, clean)
+            if len(sanctioned):
+                a += F32(bel.w_peer) * sanctioned_peers
+            b += F32(bel.w_peer) * clean_peers
         if bel.w_public > 0 and publicity.count.any():
             a += publicity.risk_increment(bel.w_public)[self.region]
         a0, b0 = self.model.prior_counts()
@@ -281,6 +282,24 @@ class CounterfeiterPopulation(mesa.Agent):
         self.perceived_takedown[index] = rules.update_takedown(
             self.perceived_takedown[index], rate, bel.takedown_memory
         )
+
+    def _peer_counts(
+        self, sanctioned: np.ndarray, clean: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For each seller, contacts sanctioned and contacts clean and active this week.
+
+        One sparse product counts both: a sanctioned contact adds ``base`` and a clean one 1,
+        with ``base`` larger than any seller's number of contacts, so the sum splits exactly
+        into the two counts (all values are integers below 2**24, exact in float32).
+        """
+        base = self._count_base
+        seen = np.zeros(self.n, dtype=F32)
+        seen[clean] = 1.0
+        seen[sanctioned] = base
+        total = (self.contacts @ seen).astype(np.int32)
+        sanctioned_peers = total // np.int32(base)
+        total -= sanctioned_peers * np.int32(base)
+        return sanctioned_peers.astype(F32), total.astype(F32)
 
     # -- phase 6 ------------------------------------------------------------------------------
     def advance_timers(self) -> None:
