@@ -4,10 +4,11 @@ Prints, measured in this one run on ``baseline_2016`` (all mechanisms on, burn-i
 
 * counterfeiter-weeks per second of both engines at 10,000 sellers, and their ratio;
 * counterfeiter-weeks per second of the vector engine at 1,000,000 sellers;
-* peak memory per seller of a 1,000,000-seller run, network included (peak resident memory of
-  a fresh process, less what the process held before building the model);
-* resident memory across 20 consecutive runs in one process, with ``model.release()`` (what
-  the runner does) and without it (Mesa 3.3.1 keeps every finished model in ``Agent._ids``).
+* peak memory per seller of a 1,000,000-seller run, network included (peak resident memory,
+  VmHWM, of a fresh process, less what the process held before building the model);
+* resident memory across 20 consecutive runs in one fresh process, for each engine, with
+  ``model.release()`` (what the runner does) and without it (Mesa 3.3.1 keeps every
+  finished model alive in ``Agent._ids``).
 
 Each speed figure is the median of several runs; the spread is printed beside it. Figures
 are printed, not asserted: timings on a shared machine vary. The figures are also written to
@@ -57,6 +58,16 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
+def _peak_rss_bytes() -> int:
+    # VmHWM belongs to this process's address space. ru_maxrss would not do: on Linux it
+    # carries over the parent's resident size at fork, even across exec.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("VmHWM not found in /proc/self/status")
+
+
 def _peak_memory_child(sellers: int, weeks: int, queue) -> None:
     from sim.model import DeterrenceModel
 
@@ -65,7 +76,7 @@ def _peak_memory_child(sellers: int, weeks: int, queue) -> None:
     before = _rss_bytes()
     model = DeterrenceModel(scenario, 3)
     model.run()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss_bytes()
     queue.put((before, peak))
 
 
@@ -80,8 +91,7 @@ def peak_bytes_per_seller(sellers: int, weeks: int) -> float:
     return (peak - before) / sellers
 
 
-def repeated_runs(runs: int, sellers: int, weeks: int, release: bool) -> list[float]:
-    """Resident memory (MB) after each of ``runs`` consecutive runs in this process."""
+def _repeated_child(engine: str, runs: int, sellers: int, weeks: int, release: bool, queue):
     import mesa
 
     from sim.model import DeterrenceModel
@@ -89,17 +99,32 @@ def repeated_runs(runs: int, sellers: int, weeks: int, release: bool) -> list[fl
     scenario = _scenario(sellers, weeks)
     sizes = []
     for seed in range(runs):
-        model = DeterrenceModel(scenario, seed)
+        model = DeterrenceModel(scenario, seed, engine)
         model.run()
         if release:
             model.release()
         del model
         gc.collect()
         sizes.append(_rss_bytes() / 1e6)
-    if not release:
-        mesa.Agent._ids.clear()
-        gc.collect()
-    return sizes
+    queue.put((sizes, len(mesa.Agent._ids)))
+
+
+def repeated_runs(
+    engine: str, runs: int, sellers: int, weeks: int, release: bool
+) -> tuple[list[float], int]:
+    """Resident memory (MB) after each of ``runs`` consecutive runs in one fresh process.
+
+    Returns:
+        The sizes, and the number of models Mesa still references at the end.
+    """
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    args = (engine, runs, sellers, weeks, release, queue)
+    process = context.Process(target=_repeated_child, args=args)
+    process.start()
+    sizes, kept = queue.get()
+    process.join()
+    return sizes, kept
 
 
 def _fmt(rates: list[float]) -> str:
@@ -112,6 +137,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs per speed figure")
     parser.add_argument("--weeks", type=int, default=52, help="weeks per run")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--out", type=Path, default=BENCH_FILE, help="JSON file of the figures")
     args = parser.parse_args()
     small, large = (2_000, 50_000) if args.quick else (10_000, 1_000_000)
     weeks = 8 if args.quick else args.weeks
@@ -135,15 +161,20 @@ def main() -> None:
     per_seller = peak_bytes_per_seller(large, weeks)
     print(f"peak memory at {large:,} sellers: {per_seller:.0f} bytes per seller")
 
-    runs, mid = 20, 100_000 if not args.quick else 20_000
-    released = repeated_runs(runs, mid, 10, release=True)
-    leaked = repeated_runs(runs, mid, 10, release=False)
-    print(
-        f"resident memory over {runs} runs of {mid:,} sellers in one process (MB, after runs "
-        f"1/5/10/20): with release {released[0]:.0f}/{released[4]:.0f}/{released[9]:.0f}/"
-        f"{released[19]:.0f}; without release (Mesa's Agent._ids keeps each model) "
-        f"{leaked[0]:.0f}/{leaked[4]:.0f}/{leaked[9]:.0f}/{leaked[19]:.0f}"
-    )
+    runs = 20
+    memory = {}
+    for engine, sellers, run_weeks in (("vector", 100_000, 10), ("agents", 5_000, 5)):
+        if args.quick:
+            sellers //= 10
+        for release in (True, False):
+            sizes, kept = repeated_runs(engine, runs, sellers, run_weeks, release)
+            memory[(engine, release)] = sizes
+            how = "with model.release()" if release else "without release()"
+            print(
+                f"{engine} engine, {runs} runs of {sellers:,} sellers in one process, {how}: "
+                f"resident MB after runs 1/5/10/20 {sizes[0]:.0f}/{sizes[4]:.0f}/"
+                f"{sizes[9]:.0f}/{sizes[19]:.0f}; models kept by Mesa's Agent._ids: {kept}"
+            )
 
     figures = {
         "agents_weeks_per_s_10k": a10,
@@ -151,8 +182,10 @@ def main() -> None:
         "ratio_10k": v10 / a10,
         "vector_weeks_per_s_1m": v1m,
         "bytes_per_seller_1m": per_seller,
-        "rss_mb_repeated_runs_released": released,
-        "rss_mb_repeated_runs_unreleased": leaked,
+        "rss_mb_20_runs_vector_released": memory[("vector", True)],
+        "rss_mb_20_runs_vector_unreleased": memory[("vector", False)],
+        "rss_mb_20_runs_agents_released": memory[("agents", True)],
+        "rss_mb_20_runs_agents_unreleased": memory[("agents", False)],
         "sellers_small": small,
         "sellers_large": large,
         "weeks": weeks,
@@ -160,11 +193,11 @@ def main() -> None:
         "python": sys.version.split()[0],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    BENCH_FILE.parent.mkdir(exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     from sim.store import write_json
 
-    write_json(BENCH_FILE, figures)
-    print(f"figures written to {BENCH_FILE.relative_to(ROOT)}")
+    write_json(args.out, figures)
+    print(f"figures written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,37 @@
+"""The benchmark script runs and writes its figures (a smoke test at small sizes, not a timing)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+KEYS = (
+    "agents_weeks_per_s_10k",
+    "vector_weeks_per_s_10k",
+    "ratio_10k",
+    "vector_weeks_per_s_1m",
+    "bytes_per_seller_1m",
+)
+
+
+def test_bench_script_prints_and_writes_its_figures(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_model.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ratio vector / agents" in result.stdout
+    assert "bytes per seller" in result.stdout
+    figures = json.loads(out.read_text())
+    for key in KEYS:
+        assert figures[key] > 0, key
+    # With release() the finished models are freed: Mesa keeps none of them.
+    assert "models kept by Mesa's Agent._ids: 0" in result.stdout
+    assert "models kept by Mesa's Agent._ids: 20" in result.stdout
