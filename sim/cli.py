@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -15,15 +14,19 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from sim import __version__
 from sim.errors import ScenarioError
-from sim.metrics import METRICS
+from sim.execution import Backend, default_workers
+from sim.metrics import METRIC_NAMES, METRICS
 from sim.runner import run_scenario
 from sim.scenario import bundled_scenarios, json_schema, load_scenario
 
@@ -45,11 +48,79 @@ class TableFormat(StrEnum):
     csv = "csv"
 
 
+class Method(StrEnum):
+    """Sensitivity-analysis method."""
+
+    sobol = "sobol"
+    morris = "morris"
+
+
+class PlotKind(StrEnum):
+    """Figures ``deter-sim plot`` draws."""
+
+    heatmap = "heatmap"
+    sensitivity = "sensitivity"
+
+
 class Engine(StrEnum):
     """Engine that steps the counterfeiters (``sim.model.ENGINES``)."""
 
     vector = "vector"
     agents = "agents"
+
+
+ScenarioArg = Annotated[
+    str, typer.Argument(help="Scenario YAML file, or a bundled scenario's name.")
+]
+ReplicationsOpt = Annotated[
+    int | None, typer.Option("--replications", "-r", help="Replications (overrides the file).")
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Root seed (overrides the file).")]
+WeeksOpt = Annotated[
+    int | None, typer.Option("--weeks", help="Weeks to simulate (overrides the file).")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a field: section.field=value (repeatable)."),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", min=1, max=1024, help="Worker processes [CPUs available]."),
+]
+BackendOpt = Annotated[
+    Backend,
+    typer.Option(
+        "--backend",
+        help="serial: in this process; process: a local process pool; dask: a Dask cluster "
+        "(--address, or a local one).",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option("--address", help="Dask scheduler to use, tcp://HOST:PORT (with --backend dask)."),
+]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Finish an interrupted batch in --out, skipping done runs.")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace what --out holds.")]
+
+
+def _overrides(
+    set_: list[str] | None, replications: int | None, seed: int | None, weeks: int | None
+) -> list[str]:
+    overrides = list(set_ or [])
+    for key, value in (("replications", replications), ("seed", seed), ("weeks", weeks)):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    return overrides
+
+
+def _pool_options(backend: Backend, workers: int | None, address: str | None) -> dict:
+    if address and backend is not Backend.dask:
+        _fail("--address needs --backend dask")
+    if backend is Backend.serial:
+        workers = 1
+    return {"backend": backend.value, "workers": workers or default_workers(), "address": address}
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -75,59 +146,51 @@ def _main(
     """deter-sim: agent-based simulation of counterfeit-deterrence policy."""
 
 
+EngineOpt = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="vector: sellers as arrays (fast); agents: one Mesa agent per seller (slow, "
+        "for inspection); both compute the same model.",
+    ),
+]
+
+
+def _load(scenario: str, overrides: list[str]):
+    try:
+        return load_scenario(scenario, overrides)
+    except ScenarioError as exc:
+        _fail(str(exc))
+
+
 @app.command()
 def run(
-    scenario: Annotated[
-        str, typer.Argument(help="Scenario YAML file, or a bundled scenario's name.")
-    ],
-    replications: Annotated[
-        int | None, typer.Option("--replications", "-r", help="Replications (overrides the file).")
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Root seed (overrides the file).")
-    ] = None,
-    weeks: Annotated[
-        int | None, typer.Option("--weeks", help="Weeks to simulate (overrides the file).")
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a field: section.field=value (repeatable)."),
-    ] = None,
+    scenario: ScenarioArg,
+    replications: ReplicationsOpt = None,
+    seed: SeedOpt = None,
+    weeks: WeeksOpt = None,
+    set_: SetOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output folder [results/<name>].")
     ] = None,
     table_format: Annotated[
         TableFormat, typer.Option("--format", help="Format of the time-series table.")
     ] = TableFormat.parquet,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", "-w", min=1, max=256, help="Worker processes [CPU count]."),
-    ] = None,
-    engine: Annotated[
-        Engine,
-        typer.Option(
-            "--engine",
-            help="vector: sellers as arrays (fast); agents: one Mesa agent per seller (slow, "
-            "for inspection); both compute the same model.",
-        ),
-    ] = Engine.vector,
+    workers: WorkersOpt = None,
+    engine: EngineOpt = Engine.vector,
+    backend: BackendOpt = Backend.process,
+    address: AddressOpt = None,
 ) -> None:
     """Run a scenario's replications and write its tables under results/<name>/."""
-    overrides = list(set_ or [])
-    for key, value in (("replications", replications), ("seed", seed), ("weeks", weeks)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    try:
-        resolved = load_scenario(scenario, overrides)
-    except ScenarioError as exc:
-        _fail(str(exc))
-        return
+    resolved = _load(scenario, _overrides(set_, replications, seed, weeks))
+    pool = _pool_options(backend, workers, address)
     out_dir = out if out is not None else Path("results") / resolved.name
-    workers = min(workers or os.cpu_count() or 1, resolved.replications)
+    workers = min(pool["workers"], resolved.replications)
+    where = f"Dask at {address}" if address else f"{workers} worker(s), {backend.value} backend"
     console.print(
         f"[bold]{resolved.name}[/]: {resolved.replications} replication(s) of "
         f"{resolved.weeks} weeks, {resolved.population.sellers:,} sellers, "
-        f"seed {resolved.seed}, {workers} worker(s), {engine.value} engine"
+        f"seed {resolved.seed}, {where}, {engine.value} engine"
     )
     with _progress() as progress:
         task = progress.add_task("replications", total=resolved.replications)
@@ -136,12 +199,279 @@ def run(
             workers=workers,
             on_done=lambda done: progress.update(task, completed=done),
             engine=engine.value,
+            backend=backend.value,
+            address=address,
         )
     results.save(out_dir, table_format.value)
     console.print(_summary_table(results.summary_stats, resolved.name))
     console.print(
         f"wall time {results.manifest['wall_time_seconds']:.1f} s; results in [bold]{out_dir}/[/]"
     )
+
+
+@app.command()
+def sweep(
+    scenario: ScenarioArg,
+    grid: Annotated[
+        list[str],
+        typer.Option(
+            "--grid",
+            help="A swept field: field=lo:hi:n (n even steps) or field=v1,v2,... (repeatable; "
+            "the grid is their product).",
+        ),
+    ],
+    replications: ReplicationsOpt = None,
+    seed: SeedOpt = None,
+    weeks: WeeksOpt = None,
+    set_: SetOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder [results/<name>_sweep].")
+    ] = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+    workers: WorkersOpt = None,
+    engine: EngineOpt = Engine.vector,
+    backend: BackendOpt = Backend.process,
+    address: AddressOpt = None,
+) -> None:
+    """Run every point of a parameter grid, plus the scenario itself as the reference.
+
+    Writes sweep.csv (one row per point: mean and 95% interval of each metric), sweep_stats.csv,
+    heatmap.png (change of active sellers against the reference, with the contour where it is
+    halved), the runs (runs/, partitioned Parquet) and run_index.csv.
+    """
+    from sim.sweep import grid_points, parse_grid, run_sweep
+
+    resolved = _load(scenario, _overrides(set_, replications, seed, weeks))
+    try:
+        axes = [parse_grid(text) for text in grid]
+        points = len(grid_points(resolved, axes))
+    except ScenarioError as exc:
+        _fail(str(exc))
+    pool = _pool_options(backend, workers, address)
+    out_dir = out if out is not None else Path("results") / f"{resolved.name}_sweep"
+    console.print(
+        f"[bold]{resolved.name}[/] sweep: {points} points (reference included) x "
+        f"{resolved.replications} replications = {points * resolved.replications} runs of "
+        f"{resolved.weeks} weeks, {resolved.population.sellers:,} sellers; {backend.value} "
+        f"backend, {pool['workers']} worker(s)"
+    )
+    result = _run_batch(
+        lambda on_done: run_sweep(
+            resolved, axes, out_dir, pool, resume, force, engine.value, on_done
+        )
+    )
+    if result.table is not None:
+        console.print(_sweep_table(result.table, resolved.name))
+    _batch_end(result, "sweep.csv, heatmap.png")
+
+
+@app.command()
+def sensitivity(
+    scenario: ScenarioArg,
+    param: Annotated[
+        list[str],
+        typer.Option("--param", help="A varied field and its range: field=lo:hi (repeatable)."),
+    ],
+    method: Annotated[
+        Method, typer.Option("--method", help="sobol (first and total order) or morris.")
+    ] = Method.sobol,
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples",
+            min=2,
+            max=100_000,
+            help="Sobol: base samples N, a power of two (N x (params + 2) points); Morris: "
+            "trajectories (N x (params + 1) points).",
+        ),
+    ] = 64,
+    metrics: Annotated[
+        str,
+        typer.Option("--metrics", help="Comma-separated metrics to analyse."),
+    ] = "active_sellers,counterfeit_sales_cny",
+    replications: ReplicationsOpt = None,
+    seed: SeedOpt = None,
+    weeks: WeeksOpt = None,
+    set_: SetOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder [results/<name>_sensitivity]."),
+    ] = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+    workers: WorkersOpt = None,
+    engine: EngineOpt = Engine.vector,
+    backend: BackendOpt = Backend.process,
+    address: AddressOpt = None,
+) -> None:
+    """Global sensitivity analysis with SALib: which parameters the metrics depend on most.
+
+    Writes sensitivity.csv (each index with its 95% confidence interval), sensitivity.png (bars
+    per parameter), points.csv (the design), the runs and run_index.csv.
+    """
+    from sim.sweep import design, parse_param, run_sensitivity, sample_points
+
+    resolved = _load(scenario, _overrides(set_, replications, seed, weeks))
+    chosen = [m.strip() for m in metrics.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in METRIC_NAMES]
+    if unknown or not chosen:
+        _fail(
+            f"--metrics: unknown metric {unknown[0] if unknown else metrics!r}; allowed: "
+            f"{', '.join(METRIC_NAMES)}"
+        )
+    try:
+        params = [parse_param(text) for text in param]
+        problem, matrix = design(params, method.value, samples, resolved.seed)
+        sample_points(resolved, problem, matrix)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    pool = _pool_options(backend, workers, address)
+    out_dir = out if out is not None else Path("results") / f"{resolved.name}_sensitivity"
+    console.print(
+        f"[bold]{resolved.name}[/] {method.value} sensitivity: {len(params)} parameters, "
+        f"{len(matrix)} points x {resolved.replications} replications = "
+        f"{len(matrix) * resolved.replications} runs; {backend.value} backend, "
+        f"{pool['workers']} worker(s)"
+    )
+    result = _run_batch(
+        lambda on_done: run_sensitivity(
+            resolved,
+            params,
+            method.value,
+            samples,
+            chosen,
+            out_dir,
+            pool,
+            resume,
+            force,
+            engine.value,
+            on_done,
+        )
+    )
+    if result.table is not None:
+        console.print(_sensitivity_table(result.table))
+    _batch_end(result, "sensitivity.csv, sensitivity.png")
+
+
+@app.command()
+def plot(
+    results: Annotated[
+        Path, typer.Argument(help="A results folder written by sweep or sensitivity.")
+    ],
+    kind: Annotated[
+        PlotKind, typer.Option("--kind", help="heatmap (of a sweep) or sensitivity.")
+    ] = PlotKind.heatmap,
+    metric: Annotated[str, typer.Option("--metric", help="Metric to show.")] = "active_sellers",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Figure file: .png, .svg or .pdf [in the folder]."),
+    ] = None,
+) -> None:
+    """Draw a figure from results on disk; the format follows the file suffix."""
+    import matplotlib.pyplot as plt
+
+    from sim.plots import FORMATS, plot_heatmap, plot_sensitivity, save_figure
+
+    if metric not in METRIC_NAMES:
+        _fail(f"--metric: unknown metric '{metric}'; allowed: {', '.join(METRIC_NAMES)}")
+    table_file = results / ("sweep.csv" if kind is PlotKind.heatmap else "sensitivity.csv")
+    if not table_file.is_file():
+        command = "sweep" if kind is PlotKind.heatmap else "sensitivity"
+        _fail(f"{results}: no {table_file.name} here; run `deter-sim {command}` first")
+    target = output or results / f"{kind.value}_{metric}.png"
+    if target.suffix.lower() not in FORMATS:
+        _fail(f"--output: {target}: unsupported format; use {', '.join(FORMATS)}")
+    import pandas as pd
+
+    table = pd.read_csv(table_file)
+    manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
+    figure, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
+    try:
+        if kind is PlotKind.heatmap:
+            plot_heatmap(table, metric, ax=ax)
+        else:
+            if metric not in set(table.metric):
+                analysed = ", ".join(sorted(set(table.metric)))
+                _fail(f"--metric: '{metric}' was not analysed; analysed: {analysed}")
+            plot_sensitivity(table, metric, ax=ax)
+    except ValueError as exc:
+        _fail(f"{results}: {exc}")
+    footer = (
+        f"deter-sim {manifest.get('deter_sim_version')} | {manifest.get('kind')} of scenario "
+        f"{manifest.get('scenario')} | {manifest.get('points')} points, root seed "
+        f"{manifest.get('root_seed')}, {len(manifest.get('replication_seeds', []))} replications"
+    )
+    save_figure(figure, target, footer)
+    console.print(f"figure written to [bold]{target}[/]")
+
+
+def _run_batch(call):
+    with _progress(rate=True) as progress:
+        task = progress.add_task("runs", total=None)
+
+        def on_done(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            return call(on_done)
+        except ScenarioError as exc:
+            progress.stop()
+            _fail(str(exc))
+
+
+def _batch_end(result, files: str) -> None:
+    resumed = int(result.index.resumed.sum())
+    console.print(
+        f"{len(result.index)} runs ({resumed} resumed from an earlier invocation), wall time "
+        f"{result.wall_seconds:.1f} s; results in [bold]{result.out}/[/] ({files}, "
+        "run_index.csv)"
+    )
+    if result.failed:
+        failed = result.index[result.index.status != "ok"]
+        first = failed.iloc[0]
+        err_console.print(
+            f"[bold red]{result.failed} run(s) failed[/] (run_index.csv has each error), e.g. "
+            f"run {first.run_id} (point {first.point}, replication {first.replication}): "
+            f"{first.error}",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+def _sweep_table(table, name: str) -> Table:
+    from sim.plots import sweep_parameters
+
+    params = sweep_parameters(table)
+    out = Table(title=f"{name} sweep: active sellers and counterfeit sales per point")
+    for param in params:
+        out.add_column(param.rsplit(".", 1)[-1], justify="right")
+    out.add_column("active sellers (95% CI)", justify="right")
+    out.add_column("counterfeit sales CNY/yr (95% CI)", justify="right")
+    for values in table.to_dict("records"):
+        cells = ["reference" if values["label"] == "reference" else _fmt(values[p]) for p in params]
+        for metric in ("active_sellers", "counterfeit_sales_cny"):
+            cells.append(
+                f"{_fmt(values[f'{metric}_mean'])} ({_fmt(values[f'{metric}_ci_low'])} to "
+                f"{_fmt(values[f'{metric}_ci_high'])})"
+            )
+        out.add_row(*cells)
+    return out
+
+
+def _sensitivity_table(table) -> Table:
+    out = Table(title="Sensitivity indices (95% confidence interval)")
+    for column in ("metric", "parameter", "index", "value", "95% CI"):
+        out.add_column(column, justify="right" if column in ("value", "95% CI") else "left")
+    for row in table.itertuples(index=False):
+        out.add_row(
+            row.metric,
+            row.parameter,
+            row.index,
+            f"{row.value:.3g}",
+            f"{row.ci_low:.3g} to {row.ci_high:.3g}" if row.conf == row.conf else "n/a",
+        )
+    return out
 
 
 @app.command()
@@ -193,17 +523,21 @@ def scenarios() -> None:
     console.print(table)
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-    )
+class RateColumn(ProgressColumn):
+    """Runs finished per second (rich's own speed column counts bytes)."""
+
+    def render(self, task: Task) -> Text:
+        """The task's rate, e.g. ``2.41 runs/s``."""
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.2f} runs/s" if speed else "")
+
+
+def _progress(rate: bool = False) -> Progress:
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if rate:
+        columns.append(RateColumn())
+    columns += [TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    return Progress(*columns, console=err_console, transient=False)
 
 
 def _summary_table(stats, name: str) -> Table:

@@ -10,12 +10,11 @@ This is the Python API that the command line uses::
 
 from __future__ import annotations
 
-import multiprocessing
 import platform as py_platform
 import subprocess
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +24,7 @@ import pandas as pd
 
 from sim import __version__
 from sim.analysis import metric_statistics, summarise_replications
+from sim.execution import executor
 from sim.metrics import ID_COLUMNS, METRIC_NAMES
 from sim.model import ENGINES, DeterrenceModel
 from sim.scenario import Scenario, resolved_yaml
@@ -38,7 +38,20 @@ OUTPUT_FILES = (
     "scenario.resolved.yaml",
     "manifest.json",
 )
-PACKAGES = ("mesa", "numpy", "pandas", "pyarrow", "scipy", "pydantic", "pyyaml", "typer")
+PACKAGES = (
+    "mesa",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "pydantic",
+    "pyyaml",
+    "typer",
+    "matplotlib",
+    "SALib",
+    "dask",
+    "distributed",
+)
 
 
 def run_replication(
@@ -116,6 +129,8 @@ def run_scenario(
     workers: int = 1,
     on_done: Callable[[int], None] | None = None,
     engine: str = "vector",
+    backend: str = "process",
+    address: str | None = None,
 ) -> Results:
     """Run every replication of ``scenario`` and reduce them to summaries.
 
@@ -127,6 +142,8 @@ def run_scenario(
         workers: Processes to use; 1 runs in this process.
         on_done: Called with the number of replications finished so far.
         engine: ``"vector"`` (default) or ``"agents"``; both compute the same model.
+        backend: ``"serial"``, ``"process"`` (default) or ``"dask"`` (``sim.execution``).
+        address: Address of a running Dask scheduler (``dask`` only).
 
     Returns:
         The tables and the manifest.
@@ -135,13 +152,14 @@ def run_scenario(
         raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
     started = time.perf_counter()
     seeds = replication_seeds(scenario.seed, scenario.replications)
-    frames = _run_all(scenario, seeds, workers, on_done, engine)
+    frames = _run_all(scenario, seeds, workers, on_done, engine, backend, address)
     timeseries = pd.concat(frames, ignore_index=True)
     timeseries = timeseries.sort_values(["replication", "week"], ignore_index=True)
     timeseries = timeseries[[*ID_COLUMNS, *METRIC_NAMES]]
     summary = summarise_replications(timeseries, scenario.burn_in_weeks)
     stats = metric_statistics(summary)
     manifest = build_manifest(scenario, seeds, workers, time.perf_counter() - started, engine)
+    manifest["backend"] = backend
     return Results(scenario, timeseries, summary, stats, manifest)
 
 
@@ -151,15 +169,13 @@ def _run_all(
     workers: int,
     on_done: Callable[[int], None] | None,
     engine: str,
+    backend: str,
+    address: str | None,
 ) -> list[pd.DataFrame]:
+    if backend == "process" and (workers <= 1 or len(seeds) == 1):
+        backend = "serial"  # one worker: no pool to start
     frames: list[pd.DataFrame] = []
-    if workers <= 1 or len(seeds) == 1:
-        for index, seed in enumerate(seeds):
-            frames.append(run_replication(scenario, index, seed, engine))
-            if on_done:
-                on_done(len(frames))
-        return frames
-    with _process_pool(min(workers, len(seeds))) as pool:
+    with executor(backend, min(workers, len(seeds)), address) as pool:
         futures = [
             pool.submit(run_replication, scenario, index, seed, engine)
             for index, seed in enumerate(seeds)
@@ -169,12 +185,6 @@ def _run_all(
             if on_done:
                 on_done(len(frames))
     return frames
-
-
-def _process_pool(workers: int) -> Executor:
-    # Mesa forces the "spawn" start method on import; ask for it explicitly so that the pool
-    # behaves the same whether or not Mesa was imported first.
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def build_manifest(

@@ -35,3 +35,18 @@ def test_bench_script_prints_and_writes_its_figures(tmp_path):
     # With release() the finished models are freed: Mesa keeps none of them.
     assert "models kept by Mesa's Agent._ids: 0" in result.stdout
     assert "models kept by Mesa's Agent._ids: 20" in result.stdout
+
+
+def test_sweep_bench_prints_throughput_and_dask_overhead(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_sweep.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 workers against 1" in result.stdout and "Dask" in result.stdout
+    figures = json.loads(out.read_text())
+    assert figures["sweep_runs_per_s_process_2"] > 0 and figures["sweep_runs"] == 34

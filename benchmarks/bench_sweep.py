@@ -1,0 +1,94 @@
+"""Throughput of sweeps on the execution backends (``make bench``).
+
+Runs the same sweep (baseline_2016 at 20,000 sellers, 52 weeks, a 4 x 4 grid of prosecution
+rate and maximum sentence plus the reference, 2 replications: 34 runs) with the process pool
+on 1 and 2 workers and with a local Dask cluster of 2 workers, and prints runs per second
+(median of several repeats, wall time including starting the workers) and the ratios: the
+speed-up from a second worker, and the overhead of Dask against the process pool. The
+figures are added to ``results/bench.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_FILE = ROOT / "results" / "bench.json"
+
+
+def sweep_seconds(backend: str, workers: int, sellers: int, weeks: int) -> tuple[float, int]:
+    """Wall time of one sweep (workers started and stopped inside), and its number of runs."""
+    from sim.scenario import load_scenario
+    from sim.sweep import parse_grid, run_sweep
+
+    base = load_scenario(
+        ROOT / "scenarios" / "baseline_2016.yaml",
+        [f"population.sellers={sellers}", f"weeks={weeks}", "burn_in_weeks=0", "replications=2"],
+    )
+    axes = [
+        parse_grid("enforcement.prosecution_rate=0.2:0.8:4"),
+        parse_grid("enforcement.max_sentence_years=1,3,5,7"),
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        result = run_sweep(base, axes, Path(folder) / "s", {"backend": backend, "workers": workers})
+        seconds = time.perf_counter() - started
+    assert result.failed == 0
+    return seconds, len(result.index)
+
+
+def main() -> None:
+    """Print the figures and add them to ``results/bench.json``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--out", type=Path, default=BENCH_FILE)
+    args = parser.parse_args()
+    sellers, weeks = (2_000, 8) if args.quick else (20_000, 52)
+    repeats = 1 if args.quick else args.repeats
+    configs = (("process", 1), ("process", 2), ("dask", 2))
+    times: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+    runs = 0
+    for _ in range(repeats):  # interleaved, so that all see the same machine load
+        for backend, workers in configs:
+            seconds, runs = sweep_seconds(backend, workers, sellers, weeks)
+            times[(backend, workers)].append(seconds)
+    print(f"sweep of {runs} runs ({sellers:,} sellers, {weeks} weeks each), medians of {repeats}:")
+    rate = {}
+    for (backend, workers), values in times.items():
+        median = statistics.median(values)
+        rate[(backend, workers)] = runs / median
+        spread = ", ".join(f"{v:.1f}" for v in values)
+        print(
+            f"  {backend:7s} backend, {workers} worker(s): {median:6.1f} s, "
+            f"{runs / median:5.2f} runs/s ({spread} s)"
+        )
+    speedup = rate[("process", 2)] / rate[("process", 1)]
+    overhead = statistics.median(times[("dask", 2)]) / statistics.median(times[("process", 2)]) - 1
+    print(f"  2 workers against 1 (process pool): {speedup:.2f}x the throughput")
+    print(f"  Dask (local cluster) against process pool, 2 workers: {100 * overhead:+.0f}% time")
+    figures = json.loads(args.out.read_text()) if args.out.exists() else {}
+    figures.update(
+        {
+            "sweep_runs": runs,
+            "sweep_runs_per_s_process_1": rate[("process", 1)],
+            "sweep_runs_per_s_process_2": rate[("process", 2)],
+            "sweep_runs_per_s_dask_2": rate[("dask", 2)],
+            "sweep_speedup_2_workers": speedup,
+            "sweep_dask_overhead": overhead,
+        }
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    from sim.store import write_json
+
+    write_json(args.out, figures)
+    print(f"figures added to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

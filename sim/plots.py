@@ -1,0 +1,210 @@
+"""Figures: pure plotting functions ``plot_x(table, ax=None) -> Axes`` and figure saving.
+
+Every function draws on the ``Axes`` it is given (or a new one), so it works in notebooks as
+well as from the command line. ``save_figure`` adds the provenance footer and writes the same
+text into the file's metadata; the format follows the file suffix (PNG, SVG or PDF).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from sim.metrics import METRICS
+
+FORMATS = (".png", ".svg", ".pdf")
+UNITS = {m.name: m.unit + (" per year" if m.kind == "flow" else "") for m in METRICS}
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (8, 5.5)) -> Axes:
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1].replace("_", " ")
+
+
+def param_label(name: str) -> str:
+    """Axis label of a parameter: short name and unit, e.g. ``max sentence years (years)``."""
+    from sim.scenario import SECTIONS
+
+    section, _, field = name.rpartition(".")
+    info = SECTIONS[section].model_fields.get(field) if section in SECTIONS else None
+    extra = (info.json_schema_extra or {}) if info is not None else {}
+    unit = extra.get("unit", "") if isinstance(extra, dict) else ""
+    return f"{_short(name)} ({unit})" if unit else _short(name)
+
+
+def plot_heatmap(
+    table: pd.DataFrame,
+    metric: str = "active_sellers",
+    ax: Axes | None = None,
+) -> Axes:
+    """Change of ``metric`` against the reference over a one- or two-parameter sweep.
+
+    Two parameters: a heat map of the percent change of the metric's mean against the
+    reference (the scenario unchanged), each cell labelled, with the contour where the metric
+    is halved (-50%). One parameter: the change with its 95% interval, and the -50% line.
+
+    Args:
+        table: The sweep table (``sweep.csv``): ``point, label``, the swept parameters, then
+            ``<metric>_mean``, ``<metric>_ci_low``, ``<metric>_ci_high`` per metric.
+        metric: The metric to show.
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    params = sweep_parameters(table)
+    if not 1 <= len(params) <= 2:
+        raise ValueError(f"a heat map needs one or two swept parameters, not {len(params)}")
+    reference = table[table.label == "reference"]
+    if reference.empty:
+        raise ValueError("the sweep table has no reference row")
+    base = float(reference[f"{metric}_mean"].iloc[0])
+    cells = table[table.label != "reference"]
+    change = 100 * (cells[f"{metric}_mean"] / base - 1)
+    ax = _axes(ax)
+    if len(params) == 1:
+        (x,) = params
+        order = np.argsort(cells[x].to_numpy())
+        xs = cells[x].to_numpy()[order]
+        low = (100 * (cells[f"{metric}_ci_low"] / base - 1)).to_numpy()[order]
+        high = (100 * (cells[f"{metric}_ci_high"] / base - 1)).to_numpy()[order]
+        ax.fill_between(xs, low, high, color="0.8", label="95% interval of the mean")
+        ax.plot(xs, change.to_numpy()[order], "o-", color="black", label="mean")
+        ax.axhline(-50, color="black", linestyle="--", linewidth=1, label="halved (-50%)")
+        ax.axhline(0, color="0.5", linewidth=0.8)
+        ax.set_xlabel(param_label(x))
+        ax.set_ylabel(f"{metric.replace('_', ' ')}: change against reference (%)")
+        ax.legend(frameon=False)
+    else:
+        x, y = params
+        xs, ys = np.sort(cells[x].unique()), np.sort(cells[y].unique())
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for (xv, yv), value in zip(zip(cells[x], cells[y], strict=True), change, strict=True):
+            grid[np.searchsorted(ys, yv), np.searchsorted(xs, xv)] = value
+        limit = max(1.0, float(np.nanmax(np.abs(grid))))
+        # Cells on an even lattice labelled with the values, whatever their spacing.
+        columns, rows = np.arange(len(xs)), np.arange(len(ys))
+        mesh = ax.pcolormesh(
+            columns, rows, grid, shading="nearest", cmap="RdBu_r", vmin=-limit, vmax=limit
+        )
+        colorbar = ax.figure.colorbar(mesh, ax=ax)
+        colorbar.set_label(f"{metric.replace('_', ' ')}: change against reference (%)")
+        if len(xs) > 1 and len(ys) > 1 and np.nanmin(grid) < -50 < np.nanmax(grid):
+            contour = ax.contour(columns, rows, grid, levels=[-50], colors="black", linewidths=2.5)
+            ax.clabel(contour, fmt={-50: "halved"}, fontsize=10)
+        if grid.size <= 150:
+            for i in rows:
+                for j in columns:
+                    if np.isfinite(grid[i, j]):
+                        ax.text(
+                            j,
+                            i,
+                            f"{grid[i, j]:+.0f}%",
+                            ha="center",
+                            va="center",
+                            fontsize=9,
+                            color="white" if abs(grid[i, j]) > limit * 0.6 else "black",
+                        )
+        ax.set_xticks(columns, [f"{v:g}" for v in xs])
+        ax.set_yticks(rows, [f"{v:g}" for v in ys])
+        ax.set_xlabel(param_label(x))
+        ax.set_ylabel(param_label(y))
+    ax.set_title(
+        f"{metric.replace('_', ' ').capitalize()}: change against the unswept scenario\n"
+        f"(reference mean {base:,.4g} {UNITS.get(metric, '')})"
+    )
+    return ax
+
+
+def sweep_parameters(table: pd.DataFrame) -> list[str]:
+    """The swept parameters of a sweep table (dotted names), in grid order."""
+    return [c for c in table.columns if "." in c and c not in ("label",)]
+
+
+def plot_sensitivity(indices: pd.DataFrame, metric: str, ax: Axes | None = None) -> Axes:
+    """Sensitivity indices of ``metric`` as horizontal bars with 95% intervals (tornado order).
+
+    Args:
+        indices: ``sensitivity.csv``: ``metric, parameter, index, value, conf, ...``.
+        metric: The metric to show.
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    rows = indices[indices.metric == metric]
+    kinds = list(dict.fromkeys(rows["index"]))
+    main = "ST" if "ST" in kinds else kinds[0]
+    order = rows[rows["index"] == main].sort_values("value")["parameter"].tolist()
+    ax = _axes(ax, (8, 1.2 + 0.6 * len(order)))
+    height = 0.8 / len(kinds)
+    styles = [
+        {"color": "0.25", "hatch": ""},
+        {"color": "0.7", "hatch": "//"},
+    ]
+    for k, kind in enumerate(kinds):
+        part = rows[rows["index"] == kind].set_index("parameter").loc[order]
+        positions = np.arange(len(order)) + (k - (len(kinds) - 1) / 2) * height
+        error = part["conf"].to_numpy()
+        ax.barh(
+            positions,
+            part["value"],
+            height=height,
+            xerr=np.where(np.isfinite(error), error, 0),
+            capsize=3,
+            label=kind,
+            edgecolor="black",
+            **styles[k % len(styles)],
+        )
+    ax.set_yticks(np.arange(len(order)), [_short(p) for p in order])
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("sensitivity index (bars: 95% confidence interval)")
+    ax.set_title(f"What {metric.replace('_', ' ')} depends on")
+    ax.legend(frameon=False, loc="lower right")
+    return ax
+
+
+def save_figure(figure: Figure, path: Path, footer: str) -> Path:
+    """Add the provenance footer and write the figure; the format follows the suffix.
+
+    Args:
+        figure: The figure.
+        path: ``.png``, ``.svg`` or ``.pdf``.
+        footer: Provenance: scenarios, replications, seed, version.
+
+    Returns:
+        The path written.
+    """
+    from sim.store import _atomic
+
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"unsupported figure format '{suffix}'; use {', '.join(FORMATS)}")
+    engine = figure.get_layout_engine()
+    if engine is not None and hasattr(engine, "set"):
+        engine.set(rect=(0, 0.04, 1, 0.96))
+    figure.text(0.01, 0.008, footer, fontsize=7, color="0.35", ha="left", va="bottom")
+    key = {".png": "Description", ".svg": "Description", ".pdf": "Subject"}[suffix]
+    metadata = {key: footer, "Title": figure.axes[0].get_title().replace("\n", " ")}
+
+    def write(tmp: Path) -> None:
+        figure.savefig(tmp, format=suffix[1:], dpi=150, metadata=metadata)
+
+    _atomic(path, write)
+    plt.close(figure)
+    return path
