@@ -107,6 +107,18 @@ def plot_heatmap(
         if len(xs) > 1 and len(ys) > 1 and np.nanmin(grid) < -50 < np.nanmax(grid):
             contour = ax.contour(columns, rows, grid, levels=[-50], colors="black", linewidths=2.5)
             ax.clabel(contour, fmt={-50: "halved"}, fontsize=10)
+        elif np.nanmin(grid) > -50:
+            ax.annotate(
+                f"no swept point halves {metric.replace('_', ' ')} (all above -50%)",
+                xy=(0.5, 1.0),
+                xycoords="axes fraction",
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=9,
+                style="italic",
+            )
         if grid.size <= 150:
             for i in rows:
                 for j in columns:
@@ -125,8 +137,9 @@ def plot_heatmap(
         ax.set_xlabel(param_label(x))
         ax.set_ylabel(param_label(y))
     ax.set_title(
-        f"{metric.replace('_', ' ').capitalize()}: change against the unswept scenario\n"
-        f"(reference mean {base:,.4g} {UNITS.get(metric, '')})"
+        f"{metric.replace('_', ' ').capitalize()}: change against the scenario as given\n"
+        f"(reference mean {base:,.4g} {UNITS.get(metric, '')})",
+        pad=18,
     )
     return ax
 
@@ -173,7 +186,13 @@ def plot_sensitivity(indices: pd.DataFrame, metric: str, ax: Axes | None = None)
         )
     ax.set_yticks(np.arange(len(order)), [_short(p) for p in order])
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("sensitivity index (bars: 95% confidence interval)")
+    if main == "ST":
+        ax.set_xlabel("share of the variance (S1: alone; ST: with interactions); bars: 95% CI")
+    else:
+        ax.set_xlabel(
+            f"mean absolute elementary effect over the range ({UNITS.get(metric, '')}); "
+            "bars: 95% CI"
+        )
     ax.set_title(f"What {metric.replace('_', ' ')} depends on")
     ax.legend(frameon=False, loc="lower right")
     return ax

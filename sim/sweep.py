@@ -381,7 +381,7 @@ def footer(batch: Batch, what: str) -> str:
     """Provenance line of a batch's figures."""
     return (
         f"deter-sim {__version__} | {what} of scenario {batch.base.name} | "
-        f"{batch.replications} replications per point, root seed {batch.base.seed} | "
+        f"{batch.replications} replication(s) per point, root seed {batch.base.seed} | "
         f"{len(batch.points)} points"
     )
 
