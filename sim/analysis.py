@@ -131,3 +131,92 @@ def holm(p_values: np.ndarray) -> np.ndarray:
     result = np.empty(m)
     result[order] = np.minimum(adjusted, 1.0)
     return result
+
+
+class PairingError(ValueError):
+    """Two sets of replications cannot be paired (different seeds, weeks or burn-in)."""
+
+
+def paired_differences(
+    summary: pd.DataFrame,
+    baseline: str,
+    metrics: list[str] | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Change of each metric against ``baseline``, paired by replication (common seeds).
+
+    For scenario ``B`` against baseline ``A``, replication ``i`` of both used the same seed, so
+    the differences ``d_i = B_i - A_i`` are independent draws of the effect. The absolute
+    change is their mean with a t-interval. The percent change is ``100 (mean B / mean A - 1)``;
+    its interval comes from the delta method for a ratio of paired means,
+    ``se(R) = sqrt(var(B) + R^2 var(A) - 2 R cov(A, B)) / (sqrt(n) mean A)``, with a t
+    quantile of ``n - 1`` degrees of freedom (undefined when the baseline mean is 0).
+
+    Args:
+        summary: One row per scenario and replication (``summarise_replications`` output, or
+            several concatenated): ``scenario, replication, seed`` and metric columns.
+        baseline: The scenario the others are compared with.
+        metrics: Metrics to compare [all].
+        confidence: Level of the intervals.
+
+    Returns:
+        One row per (scenario other than the baseline, metric): ``scenario, baseline, metric,
+        n, baseline_mean, mean, change, change_ci_low, change_ci_high, change_pct,
+        change_pct_ci_low, change_pct_ci_high``.
+
+    Raises:
+        PairingError: the baseline is missing, or a scenario's replications do not have the
+            baseline's seeds.
+    """
+    names = metrics or [m.name for m in METRICS]
+    if baseline not in set(summary["scenario"]):
+        raise PairingError(f"baseline '{baseline}' is not among the scenarios compared")
+    base = summary[summary["scenario"] == baseline].set_index("replication").sort_index()
+    rows = []
+    for scenario, group in summary.groupby("scenario", sort=False):
+        if scenario == baseline:
+            continue
+        other = group.set_index("replication").sort_index()
+        if (
+            list(other.index) != list(base.index)
+            or not (other["seed"].to_numpy() == base["seed"].to_numpy()).all()
+        ):
+            raise PairingError(
+                f"'{scenario}' and '{baseline}' were not run on the same seeds (replications "
+                f"{len(other)} and {len(base)}); run both with the same seed and replications"
+            )
+        n = len(other)
+        t = stats.t.ppf(0.5 + confidence / 2, n - 1) if n > 1 else float("nan")
+        for name in names:
+            a = base[name].to_numpy(dtype=float)
+            b = other[name].to_numpy(dtype=float)
+            d = b - a
+            change = float(d.mean())
+            half = t * float(d.std(ddof=1)) / np.sqrt(n) if n > 1 else float("nan")
+            mean_a, mean_b = float(a.mean()), float(b.mean())
+            if mean_a != 0 and n > 1:
+                ratio = mean_b / mean_a
+                cov = np.cov(a, b, ddof=1)
+                var = cov[1, 1] + ratio**2 * cov[0, 0] - 2 * ratio * cov[0, 1]
+                se = np.sqrt(max(var, 0.0)) / (np.sqrt(n) * abs(mean_a))
+                pct, pct_half = 100 * (ratio - 1), 100 * t * se
+            else:
+                pct = 100 * (mean_b / mean_a - 1) if mean_a != 0 else float("nan")
+                pct_half = float("nan")
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "baseline": baseline,
+                    "metric": name,
+                    "n": n,
+                    "baseline_mean": mean_a,
+                    "mean": mean_b,
+                    "change": change,
+                    "change_ci_low": change - half,
+                    "change_ci_high": change + half,
+                    "change_pct": pct,
+                    "change_pct_ci_low": pct - pct_half,
+                    "change_pct_ci_high": pct + pct_half,
+                }
+            )
+    return pd.DataFrame(rows)

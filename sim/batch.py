@@ -171,24 +171,27 @@ class Batch:
             if not resume:
                 raise ScenarioError(
                     str(self.out),
-                    None,
+                    "",
                     "already holds results; add --resume to finish that batch, --force to "
                     "replace it, or choose another --out",
                 )
             if recorded.get("signature") != signature:
                 raise ScenarioError(
                     str(self.out),
-                    None,
+                    "",
                     "holds a different batch (scenario, grid, replications, seeds or engine "
                     "differ); --resume needs the same command, or choose another --out",
                 )
+            # Files that a killed worker was writing: never renamed, so never taken as runs.
+            for stale in (self.out / RUNS_DIR).glob("point-*/.*.tmp"):
+                stale.unlink(missing_ok=True)
             return
         if force and self.out.exists():
             shutil.rmtree(self.out)
         elif self.out.exists() and any(self.out.iterdir()):
             raise ScenarioError(
                 str(self.out),
-                None,
+                "",
                 "exists and is not empty; choose another --out or add --force to replace it",
             )
         self.out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ This is the Python API that the command line uses::
 
 from __future__ import annotations
 
+import json
 import platform as py_platform
 import subprocess
 import time
@@ -118,6 +119,38 @@ class Results:
         write_text(out / "scenario.resolved.yaml", resolved_yaml(self.scenario))
         write_json(out / "manifest.json", {**self.manifest, "files": self._files(suffix)})
         return out
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Results:
+        """Read the results that ``save`` (``deter-sim run``) wrote to ``folder``.
+
+        Raises:
+            ScenarioError: the folder is not a complete result folder.
+        """
+        from sim.errors import ScenarioError
+        from sim.scenario import load_scenario
+        from sim.store import read_table
+
+        out = Path(folder)
+        manifest_file = out / "manifest.json"
+        if not manifest_file.is_file():
+            raise ScenarioError(
+                str(out), "", "not a result folder of `deter-sim run` (no manifest.json)"
+            )
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        missing = [name for name in manifest.get("files", []) if not (out / name).is_file()]
+        if missing:
+            raise ScenarioError(str(out), "", f"incomplete results: {', '.join(missing)} missing")
+        series = out / (
+            "timeseries.parquet" if "timeseries.parquet" in manifest["files"] else "timeseries.csv"
+        )
+        return cls(
+            load_scenario(out / "scenario.resolved.yaml"),
+            read_table(series),
+            read_table(out / "summary.csv"),
+            read_table(out / "summary_stats.csv"),
+            manifest,
+        )
 
     @staticmethod
     def _files(suffix: str) -> list[str]:

@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from sim.analysis import metric_statistics, summarise_replications
+from sim.analysis import (
+    PairingError,
+    metric_statistics,
+    paired_differences,
+    summarise_replications,
+)
 from sim.metrics import FLOWS, METRIC_NAMES, STOCKS
 
 
@@ -51,3 +57,47 @@ def test_statistics_of_constructed_data():
 def test_one_replication_has_no_interval():
     stats = metric_statistics(summarise_replications(weekly({0: [1.0, 2.0]}), 0))
     assert stats["ci_low"].isna().all() and stats["ci_high"].isna().all()
+
+
+def _pairs(base, other):
+    rows = []
+    for name, values in (("a", base), ("b", other)):
+        for i, v in enumerate(values):
+            rows.append({"scenario": name, "replication": i, "seed": 100 + i, "active_sellers": v})
+    return pd.DataFrame(rows)
+
+
+def test_paired_differences_known_answer():
+    # Differences 1, 2, 3: mean 2, s.d. 1, t(0.975, 2) = 4.303 -> 2 +- 4.303 / sqrt(3).
+    table = paired_differences(_pairs([10, 20, 30], [11, 22, 33]), "a", ["active_sellers"])
+    row = table.iloc[0]
+    assert row.change == pytest.approx(2.0)
+    half = stats.t.ppf(0.975, 2) / np.sqrt(3)
+    assert row.change_ci_low == pytest.approx(2 - half)
+    assert row.change_ci_high == pytest.approx(2 + half)
+    # B is exactly 1.1 A: the ratio is 1.1 in every pair, so the interval has zero width.
+    assert row.change_pct == pytest.approx(10.0)
+    assert row.change_pct_ci_low == pytest.approx(10.0) and row.change_pct_ci_high == pytest.approx(
+        10.0
+    )
+
+
+def test_paired_percent_interval_matches_the_delta_method():
+    a = np.array([100.0, 110, 90, 105])
+    b = np.array([60.0, 70, 50, 58])
+    row = paired_differences(_pairs(a, b), "a", ["active_sellers"]).iloc[0]
+    ratio = b.mean() / a.mean()
+    cov = np.cov(a, b)
+    se = np.sqrt(cov[1, 1] + ratio**2 * cov[0, 0] - 2 * ratio * cov[0, 1]) / (2 * a.mean())
+    half = 100 * stats.t.ppf(0.975, 3) * se
+    assert row.change_pct == pytest.approx(100 * (ratio - 1))
+    assert row.change_pct_ci_high - row.change_pct == pytest.approx(half)
+
+
+def test_pairing_refuses_different_seeds():
+    frame = _pairs([1, 2], [3, 4])
+    frame.loc[frame.scenario == "b", "seed"] += 1
+    with pytest.raises(PairingError, match="same seeds"):
+        paired_differences(frame, "a", ["active_sellers"])
+    with pytest.raises(PairingError, match="not among"):
+        paired_differences(frame, "zzz", ["active_sellers"])
