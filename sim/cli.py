@@ -58,6 +58,10 @@ class Method(StrEnum):
 class PlotKind(StrEnum):
     """Figures ``deter-sim plot`` draws."""
 
+    timeseries = "timeseries"
+    change = "change"
+    funnel = "funnel"
+    beliefs = "beliefs"
     heatmap = "heatmap"
     sensitivity = "sensitivity"
 
@@ -355,38 +359,207 @@ def sensitivity(
 
 
 @app.command()
+def compare(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Scenario files or names (run here), or result folders of `run`."),
+    ],
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Scenario compared against [the first].")
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option("--metrics", help="Comma-separated metrics [all].")
+    ] = None,
+    replications: ReplicationsOpt = None,
+    seed: SeedOpt = None,
+    weeks: WeeksOpt = None,
+    set_: SetOpt = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for compare.csv and the runs.")
+    ] = Path("results/compare"),
+    workers: WorkersOpt = None,
+    engine: EngineOpt = Engine.vector,
+    backend: BackendOpt = Backend.process,
+    address: AddressOpt = None,
+) -> None:
+    """Compare scenarios with a baseline, paired on common seeds; write compare.csv."""
+    comparison = _comparison(
+        inputs,
+        baseline,
+        metrics,
+        _overrides(set_, replications, seed, weeks),
+        out,
+        _pool_options(backend, workers, address),
+        engine,
+    )
+    for name in [
+        r.scenario.name for r in comparison.results if r.scenario.name != comparison.baseline
+    ]:
+        console.print(_compare_table(comparison.table[comparison.table.scenario == name]))
+    from sim.store import write_table
+
+    write_table(out / "compare.csv", comparison.table)
+    console.print(f"comparison written to [bold]{out / 'compare.csv'}[/]")
+
+
+@app.command()
+def brief(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Scenario files or names (run here), or result folders of `run`."),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The PDF to write.")] = Path(
+        "brief.pdf"
+    ),
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Scenario compared against [the first].")
+    ] = None,
+    replications: ReplicationsOpt = None,
+    seed: SeedOpt = None,
+    weeks: WeeksOpt = None,
+    set_: SetOpt = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the runs of scenario files.")
+    ] = Path("results/compare"),
+    workers: WorkersOpt = None,
+    engine: EngineOpt = Engine.vector,
+    backend: BackendOpt = Backend.process,
+    address: AddressOpt = None,
+) -> None:
+    """Write a PDF briefing: key findings, comparison table, charts, assumptions, provenance."""
+    from sim.brief import write_brief
+
+    if output.suffix.lower() != ".pdf":
+        _fail(f"--output: {output}: the briefing is a PDF; use a .pdf file name")
+    comparison = _comparison(
+        inputs,
+        baseline,
+        None,
+        _overrides(set_, replications, seed, weeks),
+        out,
+        _pool_options(backend, workers, address),
+        engine,
+    )
+    write_brief(comparison, output)
+    console.print(f"briefing written to [bold]{output}[/]")
+
+
+def _comparison(inputs, baseline, metrics, overrides, out, pool, engine):
+    from sim.analysis import PairingError
+    from sim.compare import compare as compare_results
+    from sim.compare import gather
+
+    chosen = None
+    if metrics:
+        chosen = [m.strip() for m in metrics.split(",") if m.strip()]
+        unknown = [m for m in chosen if m not in METRIC_NAMES]
+        if unknown:
+            _fail(f"--metrics: unknown metric '{unknown[0]}'; allowed: {', '.join(METRIC_NAMES)}")
+    options = {
+        "workers": pool["workers"],
+        "backend": pool["backend"],
+        "address": pool["address"],
+        "engine": engine.value,
+    }
+    with _progress() as progress:
+
+        def on_start(scenario):
+            task = progress.add_task(scenario.name, total=scenario.replications)
+            return lambda done: progress.update(task, completed=done)
+
+        try:
+            results = gather(inputs, overrides, out, options, on_start)
+            return compare_results(results, baseline, chosen)
+        except (ScenarioError, PairingError) as exc:
+            progress.stop()
+            _fail(str(exc))
+
+
+def _compare_table(rows) -> Table:
+    first = rows.iloc[0]
+    table = Table(
+        title=f"{first.scenario} against {first.baseline} ({first.n} paired replications)"
+    )
+    for column in (
+        "metric",
+        first.baseline,
+        first.scenario,
+        "change",
+        "change %",
+        "95% CI of change %",
+    ):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row in rows.itertuples(index=False):
+        table.add_row(
+            row.metric,
+            _fmt(row.baseline_mean),
+            _fmt(row.mean),
+            _fmt(row.change),
+            f"{row.change_pct:+.1f}%" if row.change_pct == row.change_pct else "n/a",
+            f"{row.change_pct_ci_low:+.1f} to {row.change_pct_ci_high:+.1f}%"
+            if row.change_pct_ci_low == row.change_pct_ci_low
+            else "n/a",
+        )
+    return table
+
+
+@app.command()
 def plot(
     results: Annotated[
-        Path, typer.Argument(help="A results folder written by sweep or sensitivity.")
+        list[Path],
+        typer.Argument(help="Result folders: of `run` (several), or of a sweep or sensitivity."),
     ],
     kind: Annotated[
-        PlotKind, typer.Option("--kind", help="heatmap (of a sweep) or sensitivity.")
-    ] = PlotKind.heatmap,
+        PlotKind,
+        typer.Option(
+            "--kind",
+            help="timeseries, change, funnel, beliefs (of run folders); heatmap (of a sweep); "
+            "sensitivity (of a sensitivity analysis).",
+        ),
+    ] = PlotKind.timeseries,
     metric: Annotated[str, typer.Option("--metric", help="Metric to show.")] = "active_sellers",
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Baseline of --kind change [the first].")
+    ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Figure file: .png, .svg or .pdf [in the folder]."),
+        typer.Option("--output", "-o", help="Figure file: .png, .svg or .pdf."),
     ] = None,
 ) -> None:
     """Draw a figure from results on disk; the format follows the file suffix."""
     import matplotlib.pyplot as plt
 
-    from sim.plots import FORMATS, plot_heatmap, plot_sensitivity, save_figure
+    from sim.plots import FORMATS, save_figure
 
     if metric not in METRIC_NAMES:
         _fail(f"--metric: unknown metric '{metric}'; allowed: {', '.join(METRIC_NAMES)}")
-    table_file = results / ("sweep.csv" if kind is PlotKind.heatmap else "sensitivity.csv")
-    if not table_file.is_file():
-        command = "sweep" if kind is PlotKind.heatmap else "sensitivity"
-        _fail(f"{results}: no {table_file.name} here; run `deter-sim {command}` first")
-    target = output or results / f"{kind.value}_{metric}.png"
+    if kind in (PlotKind.heatmap, PlotKind.sensitivity):
+        folder = results[0]
+        target = output or folder / f"{kind.value}_{metric}.png"
+    else:
+        target = output or Path("results") / f"{kind.value}_{metric}.png"
     if target.suffix.lower() not in FORMATS:
         _fail(f"--output: {target}: unsupported format; use {', '.join(FORMATS)}")
+    figure, ax = plt.subplots(figsize=(9, 5.5), layout="constrained")
+    if kind in (PlotKind.heatmap, PlotKind.sensitivity):
+        footer = _draw_batch_figure(results[0], kind, metric, ax)
+    else:
+        footer = _draw_comparison_figure(results, kind, metric, baseline, ax)
+    save_figure(figure, target, footer)
+    console.print(f"figure written to [bold]{target}[/]")
+
+
+def _draw_batch_figure(folder: Path, kind: PlotKind, metric: str, ax) -> str:
     import pandas as pd
 
+    from sim.plots import plot_heatmap, plot_sensitivity
+
+    table_file = folder / ("sweep.csv" if kind is PlotKind.heatmap else "sensitivity.csv")
+    if not table_file.is_file():
+        command = "sweep" if kind is PlotKind.heatmap else "sensitivity"
+        _fail(f"{folder}: no {table_file.name} here; run `deter-sim {command}` first")
     table = pd.read_csv(table_file)
-    manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
-    figure, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     try:
         if kind is PlotKind.heatmap:
             plot_heatmap(table, metric, ax=ax)
@@ -396,14 +569,48 @@ def plot(
                 _fail(f"--metric: '{metric}' was not analysed; analysed: {analysed}")
             plot_sensitivity(table, metric, ax=ax)
     except ValueError as exc:
-        _fail(f"{results}: {exc}")
-    footer = (
+        _fail(f"{folder}: {exc}")
+    return (
         f"deter-sim {manifest.get('deter_sim_version')} | {manifest.get('kind')} of scenario "
         f"{manifest.get('scenario')} | {manifest.get('points')} points, root seed "
         f"{manifest.get('root_seed')}, {len(manifest.get('replication_seeds', []))} replications"
     )
-    save_figure(figure, target, footer)
-    console.print(f"figure written to [bold]{target}[/]")
+
+
+def _draw_comparison_figure(folders, kind, metric, baseline, ax) -> str:
+    from sim.analysis import PairingError
+    from sim.compare import compare as compare_results
+    from sim.compare import provenance
+    from sim.plots import plot_beliefs, plot_change, plot_funnel, plot_timeseries
+    from sim.runner import Results
+
+    try:
+        loaded = [Results.load(folder) for folder in folders]
+        comparison = compare_results(loaded, baseline)
+    except (ScenarioError, PairingError) as exc:
+        _fail(str(exc))
+    if kind is PlotKind.timeseries:
+        plot_timeseries(comparison.timeseries, metric, comparison.burn_in_weeks, ax=ax)
+    elif kind is PlotKind.change:
+        if len(loaded) < 2:
+            _fail("--kind change needs at least two result folders (a baseline and another)")
+        metrics = list(
+            dict.fromkeys(
+                [
+                    metric,
+                    "active_sellers",
+                    "counterfeit_sales_cny",
+                    "convictions",
+                    "enforcement_cost_cny",
+                ]
+            )
+        )
+        plot_change(comparison.table, metrics, ax=ax)
+    elif kind is PlotKind.funnel:
+        plot_funnel(comparison.summary_stats, ax=ax)
+    else:
+        plot_beliefs(comparison.timeseries, comparison.burn_in_weeks, ax=ax)
+    return provenance(comparison)
 
 
 def _run_batch(call):

@@ -17,6 +17,7 @@ import pandas as pd
 from sim import __version__
 from sim.analysis import PairingError, paired_differences
 from sim.errors import ScenarioError
+from sim.metrics import FLOWS
 from sim.runner import Results, run_scenario
 from sim.scenario import Scenario, load_scenario
 
@@ -151,6 +152,13 @@ NOUNS = {
 }
 
 
+def _number(value: float) -> str:
+    for threshold, scale, suffix in ((1e9, 1e9, " billion"), (1e6, 1e6, " million")):
+        if abs(value) >= threshold:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def finding(row: pd.Series) -> str:
     """One sentence of a key finding, written from the numbers of a comparison row.
 
@@ -166,6 +174,12 @@ def finding(row: pd.Series) -> str:
         return f"{noun} {verb} by {-pct:.0f}% (95% CI {-high:.0f}-{-low:.0f}%) {against}."
     if low > 0:
         verb = "rise" if plural else "rises"
+        if pct >= 100:  # say "3.2 times" rather than "+220%"
+            times = f"{1 + pct / 100:.1f} times (95% CI {1 + low / 100:.1f}-{1 + high / 100:.1f})"
+            return (
+                f"{noun} {verb} from {_number(row.baseline_mean)} to {_number(row['mean'])}"
+                f"{' a year' if row.metric in FLOWS else ''}, {times}, {against}."
+            )
         return f"{noun} {verb} by {pct:.0f}% (95% CI {low:.0f}-{high:.0f}%) {against}."
     verb = "change" if plural else "changes"
     return (

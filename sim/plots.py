@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 
@@ -339,7 +340,14 @@ def plot_change(
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(np.arange(len(metrics)), [m.replace("_", " ") for m in metrics])
     ax.invert_yaxis()
-    ax.set_xlabel(f"change against {comparison.baseline.iloc[0]} (%); bars: 95% interval")
+    reach = float(np.nanmax(np.abs(comparison[comparison.metric.isin(metrics)].change_pct_ci_high)))
+    if reach > 300:
+        # Falls (at most -100%) and rises of many times both stay readable.
+        ax.set_xscale("symlog", linthresh=100, linscale=1.5)
+        ax.set_xlim(left=-110)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:+,.0f}"))
+    scale = " (linear to ±100%, logarithmic beyond)" if reach > 300 else ""
+    ax.set_xlabel(f"change against {comparison.baseline.iloc[0]} (%){scale}; bars: 95% interval")
     ax.set_title(f"What each scenario changes, against {comparison.baseline.iloc[0]}")
     ax.legend(frameon=False)
     return ax
