@@ -87,22 +87,31 @@ def _table_page(pdf: PdfPages, comparison: Comparison, footer: str) -> None:
                 row.append(_fmt(mean))
             else:
                 c = table.loc[(name, metric)]
-                row.append(
-                    f"{_fmt(mean)}\n{c.change_pct:+.0f}% ({c.change_pct_ci_low:+.0f} to "
-                    f"{c.change_pct_ci_high:+.0f}%)"
-                    if c.change_pct == c.change_pct
-                    else _fmt(mean)
-                )
+                if c.change_pct != c.change_pct:
+                    row.append(_fmt(mean))
+                elif c.change_pct >= 100:  # a multiple reads better than +6677%
+                    row.append(
+                        f"{_fmt(mean)}\nx{1 + c.change_pct / 100:.3g} "
+                        f"({1 + c.change_pct_ci_low / 100:.3g} to "
+                        f"{1 + c.change_pct_ci_high / 100:.3g})"
+                    )
+                else:
+                    row.append(
+                        f"{_fmt(mean)}\n{c.change_pct:+.0f}% ({c.change_pct_ci_low:+.0f} to "
+                        f"{c.change_pct_ci_high:+.0f}%)"
+                    )
         rows.append(row)
-    figure, ax = plt.subplots(figsize=PAGE)
+    figure = plt.figure(figsize=PAGE)
+    ax = figure.add_axes((0.04, 0.08, 0.92, 0.8))
     ax.axis("off")
     ax.set_title(
         f"Mean over replications; under each scenario, the change against {comparison.baseline} "
-        "with its 95% interval (paired on common seeds)",
+        "(percent, or x times for\nrises of 100% or more) with its 95% interval, paired on "
+        "common seeds",
         fontsize=11,
         loc="left",
     )
-    widths = [0.22, *[0.78 / len(names)] * len(names)]
+    widths = [0.24, *[0.76 / len(names)] * len(names)]
     drawn = ax.table(
         cellText=rows, colLabels=header, colWidths=widths, loc="upper left", cellLoc="center"
     )

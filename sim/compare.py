@@ -169,9 +169,13 @@ def finding(row: pd.Series) -> str:
     against = f"under {row.scenario} compared with {row.baseline}"
     if pct != pct:  # NaN: the baseline mean is zero
         return f"{noun}: {row['mean']:,.4g} {against} (none under the baseline)."
+    digits = 0 if round(low) != round(high) else 1
     if high < 0:
         verb = "fall" if plural else "falls"
-        return f"{noun} {verb} by {-pct:.0f}% (95% CI {-high:.0f}-{-low:.0f}%) {against}."
+        return (
+            f"{noun} {verb} by {-pct:.{digits}f}% (95% CI {-high:.{digits}f}-{-low:.{digits}f}%) "
+            f"{against}."
+        )
     if low > 0:
         verb = "rise" if plural else "rises"
         if pct >= 100:  # say "3.2 times" rather than "+220%"
@@ -180,7 +184,10 @@ def finding(row: pd.Series) -> str:
                 f"{noun} {verb} from {_number(row.baseline_mean)} to {_number(row['mean'])}"
                 f"{' a year' if row.metric in FLOWS else ''}, {times}, {against}."
             )
-        return f"{noun} {verb} by {pct:.0f}% (95% CI {low:.0f}-{high:.0f}%) {against}."
+        return (
+            f"{noun} {verb} by {pct:.{digits}f}% (95% CI {low:.{digits}f}-{high:.{digits}f}%) "
+            f"{against}."
+        )
     verb = "change" if plural else "changes"
     return (
         f"{noun} {verb} by {pct:+.0f}% (95% CI {low:+.0f} to {high:+.0f}%) {against}: not "

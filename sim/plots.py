@@ -293,6 +293,7 @@ def plot_timeseries(
             color="0.4",
         )
     ax.set_xlabel("week")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.4g}"))
     ax.set_ylabel(
         f"{metric.replace('_', ' ')} ({UNITS.get(metric, '').replace(' per year', ' per week')})"
     )
@@ -433,5 +434,5 @@ def plot_beliefs(timeseries: pd.DataFrame, burn_in_weeks: int = 0, ax: Axes | No
     ax.set_xlabel("week")
     ax.set_ylabel("weekly probability of criminal sanction (log scale)")
     ax.set_title("Perceived risk (mean belief) against true risk (pursued / active)")
-    ax.legend(frameon=False, fontsize=8, ncols=2)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
