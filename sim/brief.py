@@ -17,6 +17,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 
 from sim import __version__
 from sim.compare import KEY_METRICS, Comparison, finding, provenance
+from sim.metrics import short_number as _fmt
 from sim.plots import plot_beliefs, plot_change, plot_funnel, plot_timeseries
 from sim.scenario import all_fields
 
@@ -61,16 +62,6 @@ def _chart_page(pdf: PdfPages, draw, footer: str) -> None:
     figure.text(0.01, 0.01, footer, fontsize=8, color="0.35")
     pdf.savefig(figure)
     plt.close(figure)
-
-
-def _fmt(value: float) -> str:
-    if value != value:
-        return "n/a"
-    magnitude = abs(value)
-    for threshold, scale, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
-        if magnitude >= threshold:
-            return f"{value / scale:.3g}{suffix}"
-    return f"{value:,.4g}" if magnitude >= 1 or magnitude == 0 else f"{value:.3g}"
 
 
 def _table_page(pdf: PdfPages, comparison: Comparison, footer: str) -> None:

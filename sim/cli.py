@@ -27,6 +27,7 @@ from sim import __version__
 from sim.errors import ScenarioError
 from sim.execution import Backend, default_workers
 from sim.metrics import METRIC_NAMES, METRICS
+from sim.metrics import short_number as _fmt
 from sim.runner import run_scenario
 from sim.scenario import bundled_scenarios, json_schema, load_scenario
 
@@ -764,19 +765,6 @@ def _summary_table(stats, name: str) -> Table:
             units[row.metric],
         )
     return table
-
-
-def _fmt(value: float) -> str:
-    """Three significant digits with a k/M/G suffix, e.g. ``7.38M``."""
-    if value != value:  # NaN
-        return "n/a"
-    magnitude = abs(value)
-    for threshold, scale, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
-        if magnitude >= threshold:
-            return f"{value / scale:.3g}{suffix}"
-    if magnitude >= 1 or magnitude == 0:
-        return f"{value:,.4g}"
-    return f"{value:.3g}"
 
 
 def main() -> None:

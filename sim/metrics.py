@@ -55,3 +55,16 @@ METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
 FLOWS: tuple[str, ...] = tuple(m.name for m in METRICS if m.kind == "flow")
 STOCKS: tuple[str, ...] = tuple(m.name for m in METRICS if m.kind == "stock")
 ID_COLUMNS: tuple[str, ...] = ("scenario", "replication", "seed", "week")
+
+
+def short_number(value: float) -> str:
+    """Three significant digits with a k/M/G suffix, e.g. ``7.38M``; ``n/a`` for NaN."""
+    if value != value:  # NaN
+        return "n/a"
+    magnitude = abs(value)
+    for threshold, scale, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if magnitude >= threshold:
+            return f"{value / scale:.3g}{suffix}"
+    if magnitude >= 1 or magnitude == 0:
+        return f"{value:,.4g}"
+    return f"{value:.3g}"
