@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from sim.scenario import Scenario, apply_changes, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
+# The installed console script of this environment (its bin folder need not be on PATH).
+DETER_SIM = str(Path(sys.executable).parent / "deter-sim")
 SCENARIOS = ROOT / "scenarios"
 
 BUNDLED = (

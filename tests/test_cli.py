@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
+import conftest
 import pandas as pd
 import pytest
 from conftest import ROOT
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from sim.cli import app
 from sim.runner import OUTPUT_FILES
 
-DETER_SIM = Path(sys.executable).parent / "deter-sim"
+DETER_SIM = Path(conftest.DETER_SIM)
 SMALL = ["--set", "population.sellers=3000", "--weeks", "40", "--set", "burn_in_weeks=10"]
 runner = CliRunner()
 

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import DETER_SIM
 from PIL import Image
 
 from sim.analysis import PairingError
 from sim.compare import compare, finding, gather
 
-DETER_SIM = shutil.which("deter-sim")
 SMALL = [
     "--set",
     "population.sellers=2000",

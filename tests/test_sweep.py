@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import DETER_SIM, ROOT
 from PIL import Image
 
 from sim import batch as batch_module
@@ -22,7 +21,6 @@ from sim.errors import ScenarioError
 from sim.scenario import load_scenario
 from sim.sweep import analyse, grid_points, parse_grid, parse_param, run_sensitivity, run_sweep
 
-DETER_SIM = shutil.which("deter-sim") or str(Path(os.sys.executable).parent / "deter-sim")
 TINY = ["population.sellers=1500", "weeks=30", "burn_in_weeks=10", "replications=2"]
 GRID = ["enforcement.prosecution_rate=0.2:0.8:2", "enforcement.max_sentence_years=1,7"]
 
