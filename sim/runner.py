@@ -56,7 +56,7 @@ PACKAGES = (
 
 
 def run_replication(
-    scenario: Scenario, replication: int, seed: int, engine: str = "vector"
+    scenario: Scenario, replication: int, seed: int, engine: str | type = "vector"
 ) -> pd.DataFrame:
     """Run one replication of ``scenario``.
 
@@ -64,7 +64,7 @@ def run_replication(
         scenario: Validated scenario.
         replication: Replication index (recorded in the rows).
         seed: The replication's seed.
-        engine: ``"vector"`` or ``"agents"`` (``sim.model.ENGINES``).
+        engine: ``"vector"`` or ``"agents"`` (``sim.model.ENGINES``), or a population class.
 
     Returns:
         One row per week: ``scenario, replication, seed, week`` and the metric columns.

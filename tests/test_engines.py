@@ -59,11 +59,12 @@ def _summary(scenario: Scenario, engine, seeds: list[int]) -> pd.DataFrame:
 
 
 def _run_summary(scenario: Scenario, engine, seeds: list[int]) -> pd.DataFrame:
+    # run_replication accepts an engine name or a population class (the perturbed engine).
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         frames = list(
             pool.map(
-                _replication,
+                run_replication,
                 [scenario] * len(seeds),
                 range(len(seeds)),
                 seeds,
@@ -71,18 +72,6 @@ def _run_summary(scenario: Scenario, engine, seeds: list[int]) -> pd.DataFrame:
             )
         )
     return summarise_replications(pd.concat(frames, ignore_index=True), scenario.burn_in_weeks)
-
-
-def _replication(scenario: Scenario, index: int, seed: int, engine) -> pd.DataFrame:
-    model = DeterrenceModel(scenario, seed, engine)
-    try:
-        frame = model.run()
-    finally:
-        model.release()
-    frame.insert(0, "seed", seed)
-    frame.insert(0, "replication", index)
-    frame.insert(0, "scenario", scenario.name)
-    return frame
 
 
 FIRST_SEEDS = replication_seeds(101, SEEDS_PER_ENGINE)
