@@ -601,6 +601,55 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
+MAX_YAML_VALUES = 100_000  # values a scenario file may expand to, aliases followed
+
+
+def _safe_load(text: str) -> Any:
+    """Load YAML safely, refusing alias bombs ("billion laughs") and recursive aliases.
+
+    The document is composed first; its size with every alias expanded is counted on the node
+    graph (without building it), and only a document of at most ``MAX_YAML_VALUES`` values is
+    constructed.
+    """
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {}, set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise yaml.composer.ComposerError(
+            None, None, "recursive alias (a value that contains itself)", node.start_mark
+        )
+    open_nodes.add(key)
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    else:
+        children = []
+    size = 1 + sum(_expanded_size(child, sizes, open_nodes) for child in children)
+    open_nodes.discard(key)
+    if size > MAX_YAML_VALUES:
+        raise yaml.composer.ComposerError(
+            None,
+            None,
+            f"expands to more than {MAX_YAML_VALUES:,} values through aliases (an alias "
+            "bomb?); write the values out",
+            node.start_mark,
+        )
+    sizes[key] = size
+    return size
+
 
 def _read_yaml(path: Path, source: str) -> dict[str, Any]:
     if not path.exists():
@@ -616,7 +665,7 @@ def _read_yaml(path: Path, source: str) -> dict[str, Any]:
     except OSError as exc:
         raise ScenarioError(source, "", f"cannot be read ({exc.strerror})") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        data = _safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -792,9 +841,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     if key not in all_fields():
         raise ScenarioError("--set", key, f"unknown field{_suggest(key, all_fields())}")
     try:
-        value = yaml.load(raw, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError:
-        raise ScenarioError("--set", key, f"value {raw!r} is not valid YAML") from None
+        value = _safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError("--set", key, f"value {raw!r} is not valid YAML: {problem}") from None
     return key, value
 
 

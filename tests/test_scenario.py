@@ -16,6 +16,7 @@ from sim.scenario import (
     bundled_scenarios,
     json_schema,
     load_scenario,
+    parse_override,
     resolved_yaml,
 )
 
@@ -220,3 +221,39 @@ def test_json_schema_is_valid_json_with_the_sections():
 
 def test_defaults_form_a_valid_scenario():
     assert Scenario().population.sellers > 0
+
+
+BILLION_LAUGHS = (
+    "".join(
+        f"{chr(97 + level)}: &{chr(97 + level)} [{', '.join([f'*{chr(96 + level)}'] * 9)}]\n"
+        if level
+        else 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+        for level in range(9)
+    )
+    + "name: lol\ndescription: *i\n"
+)
+
+
+def test_an_alias_bomb_is_refused_before_it_is_built(tmp_path):
+    path = write(tmp_path, "lol.yaml", BILLION_LAUGHS)
+    with pytest.raises(ScenarioError, match="expands to more than 100,000 values"):
+        load_scenario(path)
+
+
+def test_a_recursive_alias_is_refused(tmp_path):
+    path = write(tmp_path, "rec.yaml", "name: r\ndescription: &a [*a]\n")
+    with pytest.raises(ScenarioError, match="recursive alias"):
+        load_scenario(path)
+    with pytest.raises(ScenarioError, match="recursive alias"):
+        parse_override("description=&a [*a]")
+
+
+def test_a_few_aliases_are_fine(tmp_path):
+    path = write(tmp_path, "ok.yaml", "name: ok\nplatform: &p {detection_rate: 0.2}\n")
+    assert load_scenario(path).platform.detection_rate == 0.2
+
+
+def test_yaml_tags_that_build_python_objects_are_refused(tmp_path):
+    path = write(tmp_path, "tag.yaml", 'name: x\nseed: !!python/object/apply:os.system ["id"]\n')
+    with pytest.raises(ScenarioError, match="could not determine a constructor"):
+        load_scenario(path)
