@@ -29,7 +29,7 @@ from sim.execution import Backend, default_workers
 from sim.metrics import METRIC_NAMES, METRICS
 from sim.metrics import short_number as _fmt
 from sim.runner import run_scenario
-from sim.scenario import bundled_scenarios, json_schema, load_scenario
+from sim.scenario import apply_changes, bundled_scenarios, json_schema, load_scenario
 
 app = typer.Typer(
     help="deter-sim: agent-based simulation of counterfeit-deterrence policy.",
@@ -120,6 +120,19 @@ def _overrides(
     return overrides
 
 
+def _check_memory(scenarios, workers: int, engine, address: str | None) -> None:
+    """Refuse up front what would not fit in this machine's memory (not for a remote cluster)."""
+    if address:
+        return
+    from sim.runner import check_memory
+
+    for scenario in scenarios:
+        try:
+            check_memory(scenario, workers, getattr(engine, "value", engine))
+        except ScenarioError as exc:
+            _fail(str(exc))
+
+
 def _pool_options(backend: Backend, workers: int | None, address: str | None) -> dict:
     if address and backend is not Backend.dask:
         _fail("--address needs --backend dask")
@@ -191,6 +204,7 @@ def run(
     pool = _pool_options(backend, workers, address)
     out_dir = out if out is not None else Path("results") / resolved.name
     workers = min(pool["workers"], resolved.replications)
+    _check_memory([resolved], workers, engine, address)
     where = f"Dask at {address}" if address else f"{workers} worker(s), {backend.value} backend"
     console.print(
         f"[bold]{resolved.name}[/]: {resolved.replications} replication(s) of "
@@ -250,10 +264,16 @@ def sweep(
     resolved = _load(scenario, _overrides(set_, replications, seed, weeks))
     try:
         axes = [parse_grid(text) for text in grid]
-        points = len(grid_points(resolved, axes))
+        cells = grid_points(resolved, axes)
     except ScenarioError as exc:
         _fail(str(exc))
+    points = len(cells)
     pool = _pool_options(backend, workers, address)
+    largest = max(
+        (apply_changes(resolved, changes) for _, changes in cells),
+        key=lambda s: s.population.sellers,
+    )
+    _check_memory([largest], pool["workers"], engine, address)
     out_dir = out if out is not None else Path("results") / f"{resolved.name}_sweep"
     console.print(
         f"[bold]{resolved.name}[/] sweep: {points} points (reference included) x "
@@ -328,10 +348,15 @@ def sensitivity(
     try:
         params = [parse_param(text) for text in param]
         problem, matrix = design(params, method.value, samples, resolved.seed)
-        sample_points(resolved, problem, matrix)
+        samples_ = sample_points(resolved, problem, matrix)
     except ScenarioError as exc:
         _fail(str(exc))
     pool = _pool_options(backend, workers, address)
+    largest = max(
+        (apply_changes(resolved, changes) for _, changes in samples_),
+        key=lambda s: s.population.sellers,
+    )
+    _check_memory([largest], pool["workers"], engine, address)
     out_dir = out if out is not None else Path("results") / f"{resolved.name}_sensitivity"
     console.print(
         f"[bold]{resolved.name}[/] {method.value} sensitivity: {len(params)} parameters, "

@@ -18,7 +18,7 @@ from sim import __version__
 from sim.analysis import PairingError, paired_differences
 from sim.errors import ScenarioError
 from sim.metrics import FLOWS
-from sim.runner import Results, run_scenario
+from sim.runner import Results, check_memory, run_scenario
 from sim.scenario import Scenario, load_scenario
 
 KEY_METRICS = ("active_sellers", "counterfeit_sales_cny", "convictions", "enforcement_cost_cny")
@@ -56,6 +56,11 @@ def gather(
         raise ScenarioError(
             "compare", "", f"scenario name(s) {', '.join(sorted(duplicated))} given twice"
         )
+    if not run_options.get("address"):
+        for item in scenarios:
+            if not isinstance(item, Results):
+                workers = min(run_options.get("workers", 1), item.replications)
+                check_memory(item, workers, run_options.get("engine", "vector"))
     results = []
     for item in scenarios:
         if isinstance(item, Results):

@@ -280,3 +280,60 @@ def _git_commit() -> str | None:
         return None
     commit = result.stdout.strip()
     return commit if result.returncode == 0 and commit else None
+
+
+# Peak bytes per seller and per contact of a seller. Vector: 189 bytes per seller at the default
+# 8 contacts (``make bench``), the sparse matrix taking 8 bytes per contact. Agents: about 1,530
+# bytes per seller measured as the resident size of a 50,000-seller model, rounded up.
+BYTES_PER_SELLER = {"vector": (120, 9), "agents": (1_600, 16)}
+
+
+def memory_estimate(scenario: Scenario, engine: str = "vector") -> int:
+    """Bytes one replication of ``scenario`` needs at its peak (an estimate).
+
+    Args:
+        scenario: The scenario.
+        engine: ``vector`` or ``agents``.
+
+    Returns:
+        Estimated peak bytes of one model.
+    """
+    base, per_contact = BYTES_PER_SELLER.get(engine, BYTES_PER_SELLER["agents"])
+    per_seller = base + per_contact * scenario.population.network_degree
+    return per_seller * scenario.population.sellers
+
+
+def available_memory() -> int | None:
+    """Memory available to new processes (``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_memory(scenario: Scenario, workers: int, engine: str = "vector") -> None:
+    """Refuse up front a run whose models would not fit in memory, with the estimate.
+
+    Raises:
+        ScenarioError: ``workers`` models of ``scenario`` need more than the memory available.
+    """
+    from sim.errors import ScenarioError
+
+    free = available_memory()
+    if free is None:
+        return
+    each = memory_estimate(scenario, engine)
+    need = each * max(1, workers)
+    if need > 0.9 * free:
+        raise ScenarioError(
+            "population.sellers",
+            "",
+            f"{scenario.population.sellers:,} sellers with {scenario.population.network_degree} "
+            f"contacts each need about {each / 1e9:.1f} GB per replication with the {engine} "
+            f"engine, {need / 1e9:.1f} GB on {workers} worker(s); {free / 1e9:.1f} GB is "
+            "available. Use fewer sellers, fewer --workers, or the vector engine",
+        )
