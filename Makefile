@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/deter-sim run scenarios/strict.yaml
+	$(BIN)/deter-sim run scenarios/strict.yaml --force
 	@echo "Results are in results/strict/ (timeseries.parquet, summary.csv, summary_stats.csv, scenario.resolved.yaml, manifest.json)"
 
 test: $(STAMP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -120,6 +121,27 @@ def _overrides(
     return overrides
 
 
+def _output_folder(out: Path | None, default: Path, force: bool) -> Path:
+    """The folder a run writes to, checked to be writable before the run starts."""
+    chosen = out if out is not None else default
+    if not force and chosen.exists() and any(chosen.iterdir()):
+        if out is not None:
+            _fail(
+                f"{out}: already holds results; add --force to replace them, or choose another "
+                "--out"
+            )
+        number = 2
+        while (chosen := default.with_name(f"{default.name}-{number}")).exists():
+            number += 1
+    try:
+        chosen.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=chosen, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        _fail(f"{chosen}: cannot write the results here ({exc.strerror or exc})")
+    return chosen
+
+
 def _check_memory(scenarios, workers: int, engine, address: str | None) -> None:
     """Refuse up front what would not fit in this machine's memory (not for a remote cluster)."""
     if address:
@@ -198,11 +220,19 @@ def run(
     engine: EngineOpt = Engine.vector,
     backend: BackendOpt = Backend.process,
     address: AddressOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the results already in the output folder.")
+    ] = False,
 ) -> None:
-    """Run a scenario's replications and write its tables under results/<name>/."""
+    """Run a scenario's replications and write its tables under results/<name>/.
+
+    An output folder that already holds results is never overwritten silently: without --out
+    the run goes to a new folder (results/<name>-2, -3, ...); with --out it is refused unless
+    --force is given.
+    """
     resolved = _load(scenario, _overrides(set_, replications, seed, weeks))
     pool = _pool_options(backend, workers, address)
-    out_dir = out if out is not None else Path("results") / resolved.name
+    out_dir = _output_folder(out, Path("results") / resolved.name, force)
     workers = min(pool["workers"], resolved.replications)
     _check_memory([resolved], workers, engine, address)
     where = f"Dask at {address}" if address else f"{workers} worker(s), {backend.value} backend"
@@ -221,7 +251,13 @@ def run(
             backend=backend.value,
             address=address,
         )
-    results.save(out_dir, table_format.value)
+    try:
+        results.save(out_dir, table_format.value)
+    except OSError as exc:
+        _fail(
+            f"{out_dir}: cannot write the results ({exc.strerror or exc}); nothing complete "
+            "was left there"
+        )
     console.print(_summary_table(results.summary_stats, resolved.name))
     console.print(
         f"wall time {results.manifest['wall_time_seconds']:.1f} s; results in [bold]{out_dir}/[/]"

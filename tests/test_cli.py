@@ -161,3 +161,32 @@ def test_numbers_in_the_summary_table_keep_their_magnitude(value, text):
     from sim.cli import _fmt
 
     assert _fmt(value) == text
+
+
+def test_run_never_overwrites_results_silently(tmp_path):
+    out = tmp_path / "out"
+    first = runner.invoke(app, ["run", "strict", "-r", "1", "--out", str(out), *SMALL])
+    assert first.exit_code == 0, first.output
+    before = (out / "manifest.json").read_text()
+    again = runner.invoke(app, ["run", "strict", "-r", "1", "--out", str(out), *SMALL])
+    assert again.exit_code == 2 and "already holds results; add --force" in again.output
+    assert (out / "manifest.json").read_text() == before
+    forced = runner.invoke(app, ["run", "strict", "-r", "1", "--out", str(out), "--force", *SMALL])
+    assert forced.exit_code == 0, forced.output
+
+
+def test_run_without_out_goes_to_a_new_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        done = runner.invoke(app, ["run", "strict", "-r", "1", *SMALL])
+        assert done.exit_code == 0, done.output
+    assert (tmp_path / "results" / "strict" / "manifest.json").is_file()
+    assert (tmp_path / "results" / "strict-2" / "manifest.json").is_file()
+
+
+def test_an_unwritable_output_folder_is_refused_before_the_run(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    done = deter_sim("run", "strict", "--out", str(blocked / "out"), *SMALL)
+    assert done.returncode == 2
+    assert "cannot write the results here" in done.stderr and "Traceback" not in done.stderr
