@@ -155,6 +155,15 @@ def _check_memory(scenarios, workers: int, engine, address: str | None) -> None:
             _fail(str(exc))
 
 
+def _check_batch_memory(resolved, points, pool: dict, engine, address: str | None) -> None:
+    """``_check_memory`` for the point of a batch with the most sellers."""
+    largest = max(
+        (apply_changes(resolved, changes) for _, changes in points),
+        key=lambda s: s.population.sellers,
+    )
+    _check_memory([largest], pool["workers"], engine, address)
+
+
 def _pool_options(backend: Backend, workers: int | None, address: str | None) -> dict:
     if address and backend is not Backend.dask:
         _fail("--address needs --backend dask")
@@ -305,11 +314,7 @@ def sweep(
         _fail(str(exc))
     points = len(cells)
     pool = _pool_options(backend, workers, address)
-    largest = max(
-        (apply_changes(resolved, changes) for _, changes in cells),
-        key=lambda s: s.population.sellers,
-    )
-    _check_memory([largest], pool["workers"], engine, address)
+    _check_batch_memory(resolved, cells, pool, engine, address)
     out_dir = out if out is not None else Path("results") / f"{resolved.name}_sweep"
     console.print(
         f"[bold]{resolved.name}[/] sweep: {points} points (reference included) x "
@@ -388,11 +393,7 @@ def sensitivity(
     except ScenarioError as exc:
         _fail(str(exc))
     pool = _pool_options(backend, workers, address)
-    largest = max(
-        (apply_changes(resolved, changes) for _, changes in samples_),
-        key=lambda s: s.population.sellers,
-    )
-    _check_memory([largest], pool["workers"], engine, address)
+    _check_batch_memory(resolved, samples_, pool, engine, address)
     out_dir = out if out is not None else Path("results") / f"{resolved.name}_sensitivity"
     console.print(
         f"[bold]{resolved.name}[/] {method.value} sensitivity: {len(params)} parameters, "
