@@ -438,19 +438,28 @@ def compare(
     weeks: WeeksOpt = None,
     set_: SetOpt = None,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for compare.csv and the runs.")
-    ] = Path("results/compare"),
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for compare.csv and the runs [results/compare]."),
+    ] = None,
+    force: ForceOpt = False,
     workers: WorkersOpt = None,
     engine: EngineOpt = Engine.vector,
     backend: BackendOpt = Backend.process,
     address: AddressOpt = None,
 ) -> None:
-    """Compare scenarios with a baseline, paired on common seeds; write compare.csv."""
+    """Compare scenarios with a baseline, paired on common seeds; write compare.csv.
+
+    Scenarios that are run are saved under --out/<name>. Earlier results there are never
+    replaced silently: without --out a new folder is used (results/compare-2, ...); with --out
+    it is refused unless --force is given.
+    """
+    overrides = _overrides(set_, replications, seed, weeks)
+    out = _comparison_folder(inputs, overrides, out, force, ["compare.csv"])
     comparison = _comparison(
         inputs,
         baseline,
         metrics,
-        _overrides(set_, replications, seed, weeks),
+        overrides,
         out,
         _pool_options(backend, workers, address),
         engine,
@@ -482,29 +491,73 @@ def brief(
     weeks: WeeksOpt = None,
     set_: SetOpt = None,
     out: Annotated[
-        Path, typer.Option("--out", help="Folder for the runs of scenario files.")
-    ] = Path("results/compare"),
+        Path | None,
+        typer.Option("--out", help="Folder for the runs of scenario files [results/compare]."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace an existing --output and results in --out."),
+    ] = False,
     workers: WorkersOpt = None,
     engine: EngineOpt = Engine.vector,
     backend: BackendOpt = Backend.process,
     address: AddressOpt = None,
 ) -> None:
-    """Write a PDF briefing: key findings, comparison table, charts, assumptions, provenance."""
+    """Write a PDF briefing: key findings, comparison table, charts, assumptions, provenance.
+
+    An existing --output file, and earlier runs under --out/<name>, are only replaced with
+    --force (without --out, runs go to a new folder results/compare-2, ...).
+    """
     from sim.brief import write_brief
 
     if output.suffix.lower() != ".pdf":
         _fail(f"--output: {output}: the briefing is a PDF; use a .pdf file name")
+    if output.exists() and not force:
+        _fail(f"--output: {output} already exists; add --force to replace it, or choose another")
+    overrides = _overrides(set_, replications, seed, weeks)
+    out = _comparison_folder(inputs, overrides, out, force, [])
     comparison = _comparison(
         inputs,
         baseline,
         None,
-        _overrides(set_, replications, seed, weeks),
+        overrides,
         out,
         _pool_options(backend, workers, address),
         engine,
     )
     write_brief(comparison, output)
     console.print(f"briefing written to [bold]{output}[/]")
+
+
+def _comparison_folder(
+    inputs: list[str], overrides: list[str], out: Path | None, force: bool, files: list[str]
+) -> Path:
+    """The folder ``compare``/``brief`` save runs in, never replacing results silently.
+
+    What would be written there (``files`` and a folder per scenario that is run) must not
+    exist yet, unless ``force``; without ``--out`` the next free ``results/compare-N`` is used.
+    """
+    names = [_load(item, overrides).name for item in inputs if not Path(item).is_dir()]
+    default = Path("results/compare")
+    chosen = out if out is not None else default
+
+    def taken(folder: Path) -> list[str]:
+        held = [f for f in files if (folder / f).exists()]
+        held += [n for n in names if (folder / n).is_dir() and any((folder / n).iterdir())]
+        return held
+
+    if not force and (held := taken(chosen)):
+        if out is not None:
+            _fail(
+                f"{out}: already holds {', '.join(held)}; add --force to replace them, or "
+                "choose another --out"
+            )
+        number = 2
+        while taken(chosen := default.with_name(f"{default.name}-{number}")):
+            number += 1
+    if names or files:
+        return _output_folder(chosen, chosen, force=True)
+    return chosen
 
 
 def _comparison(inputs, baseline, metrics, overrides, out, pool, engine):
@@ -836,3 +889,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+
+
+# Commands of calibration and validation, registered on ``app`` by importing their module.
+from sim import cli_validation  # noqa: E402, F401

@@ -436,3 +436,143 @@ def plot_beliefs(timeseries: pd.DataFrame, burn_in_weeks: int = 0, ax: Axes | No
     ax.set_title("Perceived risk (mean belief) against true risk (pursued / active)")
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
+
+
+def plot_elasticities(table: pd.DataFrame, metric: str, ax: Axes | None = None) -> Axes:
+    """Arc elasticity of ``metric`` for each parameter, with its 95% interval.
+
+    Shaded behind each: the range the literature reports for that kind of lever (certainty
+    or severity).
+
+    Args:
+        table: ``sim.validation.elasticity_table`` output.
+        metric: The metric.
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    part = table[table.metric == metric].reset_index(drop=True)
+    ax = _axes(ax, (8, 1.5 + 0.7 * len(part)))
+    positions = np.arange(len(part))
+    shaded: set[str] = set()
+    for i, row in part.iterrows():
+        if row.literature_low == row.literature_low:  # not NaN
+            label = f"literature, {row.kind}" if row.kind not in shaded else None
+            shaded.add(row.kind)
+            look = {"certainty": ("#56B4E9", ""), "severity": ("#E69F00", "//")}[row.kind]
+            ax.fill_betweenx(
+                [i - 0.4, i + 0.4],
+                row.literature_low,
+                row.literature_high,
+                color=look[0],
+                alpha=0.35,
+                hatch=look[1],
+                linewidth=0,
+                label=label,
+            )
+    error = np.vstack([part.elasticity - part.ci_low, part.ci_high - part.elasticity])
+    ax.errorbar(
+        part.elasticity,
+        positions,
+        xerr=np.nan_to_num(error),
+        fmt="o",
+        color="black",
+        capsize=4,
+        label="model (95% interval)",
+    )
+    for i, row in part.iterrows():
+        ax.annotate(
+            f"{row.elasticity:+.3f}",
+            (row.elasticity, i),
+            textcoords="offset points",
+            xytext=(0, 8),
+            ha="center",
+            fontsize=9,
+        )
+    ax.axvline(0, color="black", linewidth=0.8)
+    labels = [f"{_short(p)}\n({v:g})" for p, v in zip(part.parameter, part.value, strict=True)]
+    ax.set_yticks(positions, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"arc elasticity of {metric.replace('_', ' ')} (% change per % change)")
+    ax.set_title(f"Elasticity of {metric.replace('_', ' ')} to each lever, at the scenario")
+    ax.legend(frameon=False, loc="best", fontsize=9)
+    return ax
+
+
+def plot_intervention(
+    timeseries: pd.DataFrame,
+    metric: str,
+    at: int,
+    until: int | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """``metric`` per week in a baseline and in the run where a policy starts at week ``at``.
+
+    The weeks the policy is in force are shaded; year marks follow the change.
+
+    Returns:
+        The axes.
+    """
+    ax = plot_timeseries(timeseries, metric, 0, ax=ax)
+    end = until if until is not None else int(timeseries.week.max()) + 1
+    ax.axvspan(at, end, color="#009E73", alpha=0.08, zorder=0)
+    ax.axvline(at, color="#009E73", linewidth=1.2)
+    ax.text(at, 0.98, " policy starts", transform=ax.get_xaxis_transform(), va="top", fontsize=9)
+    if until is not None:
+        ax.axvline(until, color="#009E73", linewidth=1.2, linestyle="--")
+        ax.text(
+            until, 0.98, " policy ends", transform=ax.get_xaxis_transform(), va="top", fontsize=9
+        )
+    for k in range(1, 5):
+        week = at + 52 * k
+        if week <= timeseries.week.max():
+            ax.axvline(week, color="0.7", linewidth=0.6, linestyle=":")
+            ax.text(
+                week, 0.02, f"+{k} y", transform=ax.get_xaxis_transform(), fontsize=8, color="0.4"
+            )
+    ax.set_title(
+        f"{metric.replace('_', ' ').capitalize()} per week: median and 5%-95% of replications"
+    )
+    return ax
+
+
+def plot_hysteresis(table: pd.DataFrame, field: str, metric: str, ax: Axes | None = None) -> Axes:
+    """``metric`` at each value of ``field`` on the way up and on the way down (95% intervals).
+
+    Two separate curves at the same values mean the system remembers where it came from.
+
+    Args:
+        table: ``sim.validation.hysteresis_table`` output.
+        field: The parameter stepped.
+        metric: The metric.
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    ax = _axes(ax)
+    part = table[table.metric == metric]
+    top = part[part.leg == "top"]
+    for k, (leg, marker) in enumerate((("up", "o"), ("down", "s"))):
+        rows = pd.concat([part[part.leg == leg], top]).sort_values("value")
+        look = style(k + 1)
+        error = np.vstack([rows["mean"] - rows.ci_low, rows.ci_high - rows["mean"]])
+        ax.errorbar(
+            rows.value,
+            rows["mean"],
+            yerr=np.nan_to_num(error),
+            marker=marker,
+            color=look["color"],
+            linestyle=look["linestyle"],
+            capsize=3,
+            label=f"way {leg}",
+        )
+    if (part.value > 0).all() and part.value.max() / part.value.min() > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(param_label(field))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.4g}"))
+    ax.set_ylabel(f"{metric.replace('_', ' ')} ({UNITS.get(metric, '')})")
+    ax.set_title(f"{metric.replace('_', ' ').capitalize()} as {_short(field)} goes up, then down")
+    ax.legend(frameon=False)
+    return ax
