@@ -194,3 +194,40 @@ def test_gather_refuses_the_same_scenario_twice(tmp_path):
 
     with pytest.raises(ScenarioError, match="given twice"):
         gather(["strict", "strict"], [], tmp_path, {})
+
+
+def test_compare_and_brief_never_replace_results_silently(folders, tmp_path):
+    """A second compare into the same --out is refused; without --out a new folder is used."""
+    run = ["compare", "baseline_2016", "strict", *SMALL, "--backend", "serial"]
+    out = tmp_path / "cmp"
+    first = subprocess.run([DETER_SIM, *run, "--out", str(out)], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    before = (out / "compare.csv").read_bytes()
+    again = subprocess.run([DETER_SIM, *run, "--out", str(out)], capture_output=True, text=True)
+    assert again.returncode == 2
+    assert "already holds" in again.stderr and "--force" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert (out / "compare.csv").read_bytes() == before
+    forced = subprocess.run(
+        [DETER_SIM, *run, "--out", str(out), "--force"], capture_output=True, text=True
+    )
+    assert forced.returncode == 0, forced.stderr
+    # Default folder: results/compare, then results/compare-2.
+    for expected in ("compare", "compare-2"):
+        done = subprocess.run([DETER_SIM, *run], capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "results" / expected / "compare.csv").exists()
+    # brief: an existing PDF is kept unless --force.
+    pdf = tmp_path / "brief.pdf"
+    pdf.write_bytes(b"%PDF-earlier")
+    inputs = [str(folders / n) for n in NAMES]
+    kept = subprocess.run(
+        [DETER_SIM, "brief", *inputs, "-o", str(pdf)], capture_output=True, text=True
+    )
+    assert kept.returncode == 2 and "already exists" in kept.stderr
+    assert pdf.read_bytes() == b"%PDF-earlier"
+    replaced = subprocess.run(
+        [DETER_SIM, "brief", *inputs, "-o", str(pdf), "--force"], capture_output=True, text=True
+    )
+    assert replaced.returncode == 0, replaced.stderr
+    assert pdf.read_bytes() != b"%PDF-earlier"
