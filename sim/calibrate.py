@@ -246,7 +246,9 @@ def calibrate(
         tolerance: Stop once every fitted target is within this relative error.
         max_evaluations: Most trial points the solver may evaluate (Jacobian points excluded).
         step: Forward-difference step in log parameters (0.1: a 10% change).
-        resume: Reuse the evaluations already in ``out`` (same calibration only).
+        resume: Reuse the evaluations already in ``out`` (same calibration; the tolerance
+            and the most evaluations may differ, so a stopped fit can finish with another
+            stopping rule).
         force: Replace what ``out`` holds.
         engine: ``vector`` or ``agents``.
         on_evaluation: Called with each trial point's record (parameters, relative errors).
@@ -482,7 +484,12 @@ def _prepare(out: Path, definition: dict[str, Any], resume: bool, force: bool) -
                 "already holds a calibration; add --resume to finish it, --force to replace "
                 "it, or choose another --out",
             )
-        if json.loads(marker.read_text(encoding="utf-8")) != recorded:
+        # The stopping rule may change on resume: trial points do not depend on it.
+        loose = ("tolerance", "max_evaluations")
+        earlier = json.loads(marker.read_text(encoding="utf-8"))
+        if {k: v for k, v in earlier.items() if k not in loose} != {
+            k: v for k, v in recorded.items() if k not in loose
+        }:
             raise ScenarioError(
                 str(out),
                 "",

@@ -199,6 +199,12 @@ def test_calibration_recovers_known_parameters_from_the_models_own_output(tmp_pa
     assert again.fitted == result.fitted
     indexes = list((tmp_path / "cal" / "evaluations").glob("*/run_index.csv"))
     assert indexes and all(pd.read_csv(p).resumed.all() for p in indexes)
+    # A looser stopping rule may be given on resume: it replays the stored points and stops
+    # sooner, running nothing new.
+    folders = sorted((tmp_path / "cal" / "evaluations").iterdir())
+    looser = calibrate(start, targets, params, tmp_path / "cal", SERIAL, tolerance=0.2, resume=True)
+    assert len(looser.history) < len(result.history)
+    assert sorted((tmp_path / "cal" / "evaluations").iterdir()) == folders
     # Without --resume or --force an existing calibration is refused.
     with pytest.raises(ScenarioError, match="already holds a calibration"):
         calibrate(start, targets, params, tmp_path / "cal", SERIAL)
