@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from sim.metrics import METRICS
+from sim.metrics import METRICS, short_number
 
 FORMATS = (".png", ".svg", ".pdf")
 UNITS = {m.name: m.unit + (" per year" if m.kind == "flow" else "") for m in METRICS}
@@ -293,7 +293,7 @@ def plot_timeseries(
             color="0.4",
         )
     ax.set_xlabel("week")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.4g}"))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: short_number(v)))
     ax.set_ylabel(
         f"{metric.replace('_', ' ')} ({UNITS.get(metric, '').replace(' per year', ' per week')})"
     )
@@ -454,6 +454,7 @@ def plot_elasticities(table: pd.DataFrame, metric: str, ax: Axes | None = None) 
     """
     part = table[table.metric == metric].reset_index(drop=True)
     ax = _axes(ax, (8, 1.5 + 0.7 * len(part)))
+    words = metric.removesuffix("_cny").replace("_", " ")
     positions = np.arange(len(part))
     shaded: set[str] = set()
     for i, row in part.iterrows():
@@ -494,8 +495,8 @@ def plot_elasticities(table: pd.DataFrame, metric: str, ax: Axes | None = None) 
     labels = [f"{_short(p)}\n({v:g})" for p, v in zip(part.parameter, part.value, strict=True)]
     ax.set_yticks(positions, labels)
     ax.invert_yaxis()
-    ax.set_xlabel(f"arc elasticity of {metric.replace('_', ' ')} (% change per % change)")
-    ax.set_title(f"Elasticity of {metric.replace('_', ' ')} to each lever, at the scenario")
+    ax.set_xlabel(f"arc elasticity of {words} (% change per % change)")
+    ax.set_title(f"Elasticity of {words} to each lever, at the scenario")
     ax.legend(frameon=False, loc="best", fontsize=9)
     return ax
 
@@ -571,7 +572,7 @@ def plot_hysteresis(table: pd.DataFrame, field: str, metric: str, ax: Axes | Non
     if (part.value > 0).all() and part.value.max() / part.value.min() > 20:
         ax.set_xscale("log")
     ax.set_xlabel(param_label(field))
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.4g}"))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: short_number(v)))
     ax.set_ylabel(f"{metric.replace('_', ' ')} ({UNITS.get(metric, '')})")
     ax.set_title(f"{metric.replace('_', ' ').capitalize()} as {_short(field)} goes up, then down")
     ax.legend(frameon=False)
