@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 
 INITIAL_STORE_AGE_WEEKS = 26  # Stores start with up to this many weeks of sales; assumption
 SENTENCE_ANCHOR_CONCENTRATION = 10.0  # Beta concentration of perceived sentence shares
+MAX_LISTINGS = 1_000_000_000  # Listings per store are capped here (they are stored as int32)
+# An enforcer's capacity credit may exceed its weekly capacity by just under one case, so that
+# a fractional capacity carries over (1.5 a week opens 1, 2, 1, 2, ...) but unused whole slots
+# are not banked.
+CREDIT_CARRY = 1.0 - 1e-9
 
 
 class SellerState(IntEnum):
@@ -80,12 +85,13 @@ def draw_population(scenario: Scenario, streams: Streams) -> InitialPopulation:
     sales = (
         p.economics.sales_median_cny * np.exp(p.economics.sales_sigma * rng.standard_normal(n))
     ).astype(f32)
-    listings = np.maximum(
-        1,
+    listings = np.clip(
         np.rint(
             p.population.listings_median
             * np.exp(p.population.listings_sigma * rng.standard_normal(n))
         ),
+        1,
+        MAX_LISTINGS,
     ).astype(np.int32)
     outside_ratio = (
         p.economics.outside_option_ratio
@@ -341,8 +347,10 @@ class Enforcer(mesa.Agent):
         """Drop expired cases, review the queue within capacity, and reach verdicts."""
         model = self.model
         enf, week = model.params.enforcement, model.week
+        # Unused fractions carry over, whole unused slots do not (ODD 4.5).
         self.capacity_credit = min(
-            self.capacity_credit + enf.capacity_per_week, max(enf.capacity_per_week, 1.0)
+            self.capacity_credit + enf.capacity_per_week,
+            max(enf.capacity_per_week, 1.0) + CREDIT_CARRY,
         )
         if len(self.queue_seller) == 0:
             if len(self.open_seller):

@@ -8,7 +8,9 @@ store themselves (``runs/point-NNNNN/rep-NNNN.parquet``, atomically: a temporary
 rename) and return a small record. A batch started again with ``resume`` skips the runs whose
 file exists, so an interrupted batch (Ctrl-C, SIGKILL, a crashed worker) ends with exactly the
 rows of an uninterrupted one. A run that raises is recorded with its error and the batch goes
-on; the run index (``run_index.csv``) says which runs failed.
+on; the run index (``run_index.csv``) says which runs failed. A run whose rows cannot be written
+(a full disk) stops the batch at once with ``UnwritableError``: every other run would fail the
+same way; the runs already written are kept for ``resume``.
 
 Layout of a batch folder::
 
@@ -77,6 +79,22 @@ class RunRecord:
     resumed: bool = False
 
 
+class RunWriteError(OSError):
+    """A worker could not write a run's rows to the store (a full disk, a lost permission).
+
+    Not a failure of the run: every other run would fail the same way, so the batch stops.
+    """
+
+
+class UnwritableError(ScenarioError):
+    """The batch folder cannot be written; the command line reports it as one line (exit 2)."""
+
+    def __init__(self, folder: Path, exc: OSError, detail: str = "") -> None:
+        super().__init__(
+            str(folder), "", f"cannot write the results ({exc.strerror or exc}){detail}"
+        )
+
+
 def execute_run(spec: RunSpec) -> RunRecord:
     """Run one replication and write its weekly rows to ``spec.path`` (in a worker).
 
@@ -88,6 +106,9 @@ def execute_run(spec: RunSpec) -> RunRecord:
 
     Returns:
         The run's record.
+
+    Raises:
+        RunWriteError: the rows could not be written (this stops the batch).
     """
     import socket
 
@@ -96,10 +117,14 @@ def execute_run(spec: RunSpec) -> RunRecord:
         frame = run_replication(spec.scenario, spec.replication, spec.seed, spec.engine)
         frame.insert(0, "point", spec.point)
         frame.insert(0, "run_id", spec.run_id)
-        write_table(Path(spec.path), frame)
-        status, error, rows = "ok", "", len(frame)
     except Exception as exc:
         status, error, rows = "failed", f"{type(exc).__name__}: {exc}", 0
+    else:
+        try:
+            write_table(Path(spec.path), frame)
+        except OSError as exc:
+            raise RunWriteError(exc.errno, exc.strerror or str(exc), spec.path) from None
+        status, error, rows = "ok", "", len(frame)
     return RunRecord(
         spec.run_id,
         spec.point,
@@ -163,6 +188,7 @@ class Batch:
         Raises:
             ScenarioError: the folder holds other results and neither ``resume`` (for the
                 same batch) nor ``force`` was given.
+            UnwritableError: the folder cannot be created or written.
         """
         marker = self.out / BATCH_FILE
         signature = json.loads(json.dumps(self.signature()))
@@ -182,21 +208,29 @@ class Batch:
                     "holds a different batch (scenario, grid, replications, seeds or engine "
                     "differ); --resume needs the same command, or choose another --out",
                 )
-            # Files that a killed worker was writing: never renamed, so never taken as runs.
-            for stale in (self.out / RUNS_DIR).glob("point-*/.*.tmp"):
-                stale.unlink(missing_ok=True)
+            try:
+                # Files that a killed worker was writing: never renamed, never taken as runs.
+                for stale in (self.out / RUNS_DIR).glob("point-*/.*.tmp"):
+                    stale.unlink(missing_ok=True)
+                if not (self.out / POINTS_FILE).exists():  # the first attempt could not
+                    write_table(self.out / POINTS_FILE, self.points_table())
+            except OSError as exc:
+                raise UnwritableError(self.out, exc) from exc
             return
-        if force and self.out.exists():
-            shutil.rmtree(self.out)
-        elif self.out.exists() and any(self.out.iterdir()):
+        if self.out.exists() and not force and any(self.out.iterdir()):
             raise ScenarioError(
                 str(self.out),
                 "",
                 "exists and is not empty; choose another --out or add --force to replace it",
             )
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_json(marker, {"deter_sim_version": __version__, "signature": signature})
-        write_table(self.out / POINTS_FILE, self.points_table())
+        try:
+            if force and self.out.exists():
+                shutil.rmtree(self.out)
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_json(marker, {"deter_sim_version": __version__, "signature": signature})
+            write_table(self.out / POINTS_FILE, self.points_table())
+        except OSError as exc:
+            raise UnwritableError(self.out, exc) from exc
 
     def points_table(self) -> pd.DataFrame:
         """One row per point: its number, label and the value of every varied parameter."""
@@ -249,6 +283,10 @@ class Batch:
 
         Returns:
             The run index: one row per run.
+
+        Raises:
+            UnwritableError: a run's rows or the index could not be written (a full disk):
+                the batch stops at once; the runs finished are kept for ``resume``.
         """
         specs = self.specs()
         done = [s for s in specs if Path(s.path).exists()]
@@ -263,6 +301,13 @@ class Batch:
                 spec = futures[future]
                 try:
                     record = future.result()
+                except RunWriteError as exc:
+                    raise UnwritableError(
+                        self.out,
+                        exc,
+                        f"; {finished} of {total} runs are finished and kept: the same command "
+                        "with --resume goes on from there",
+                    ) from None
                 except Exception as exc:
                     record = RunRecord(
                         spec.run_id,
@@ -283,7 +328,10 @@ class Batch:
             for future in futures:
                 future.cancel()
         index = pd.DataFrame([asdict(records[s.run_id]) for s in specs])
-        write_table(self.out / INDEX_FILE, index)
+        try:
+            write_table(self.out / INDEX_FILE, index)
+        except OSError as exc:
+            raise UnwritableError(self.out, exc) from exc
         return index
 
     def timeseries(self) -> pd.DataFrame:

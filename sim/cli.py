@@ -172,8 +172,16 @@ def _pool_options(backend: Backend, workers: int | None, address: str | None) ->
     return {"backend": backend.value, "workers": workers or default_workers(), "address": address}
 
 
+def _plain(text: str) -> str:
+    """User-given text made safe to print: no console markup, no control characters."""
+    from rich.markup import escape
+
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return escape(shown)
+
+
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {_plain(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -537,7 +545,15 @@ def _comparison_folder(
     What would be written there (``files`` and a folder per scenario that is run) must not
     exist yet, unless ``force``; without ``--out`` the next free ``results/compare-N`` is used.
     """
+    from sim.runner import Results
+
     names = [_load(item, overrides).name for item in inputs if not Path(item).is_dir()]
+    for item in inputs:  # every input is checked before anything is created
+        if Path(item).is_dir():
+            try:
+                Results.load(item)
+            except ScenarioError as exc:
+                _fail(str(exc))
     default = Path("results/compare")
     chosen = out if out is not None else default
 
@@ -741,6 +757,13 @@ def _run_batch(call):
         except ScenarioError as exc:
             progress.stop()
             _fail(str(exc))
+        except OSError as exc:  # the batch's own tables and figures (sim.store names the file)
+            progress.stop()
+            where = Path(exc.filename).parent if exc.filename else "the results folder"
+            _fail(
+                f"{where}: cannot write the results ({exc.strerror or exc}); the runs finished "
+                "are kept: the same command with --resume writes the tables"
+            )
 
 
 def _batch_end(result, files: str) -> None:
@@ -811,7 +834,7 @@ def validate(
         except ScenarioError as exc:
             _fail(str(exc))
             return
-        console.print(f"[green]ok[/] {name}: scenario '{scenario.name}'", highlight=False)
+        console.print(f"[green]ok[/] {_plain(name)}: scenario '{scenario.name}'", highlight=False)
 
 
 @app.command()
@@ -886,8 +909,11 @@ def main() -> None:
     """Entry point of the ``deter-sim`` console script."""
     try:
         app()
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # Typer turns a KeyboardInterrupt in a command into a silent SystemExit(130).
+        if isinstance(exc, SystemExit) and exc.code != 130:
+            raise
+        err_console.print("interrupted", highlight=False)
         sys.exit(130)
 
 

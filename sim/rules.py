@@ -48,8 +48,9 @@ def discounted_prison_years(sentence_years: ArrayLike, weekly_discount: float) -
     if weekly_discount >= 1.0:
         return sentence_years * 1.0
     weeks = sentence_years * float(WEEKS_PER_YEAR)
-    decay = np.exp(weeks * math.log(weekly_discount))
-    return (1.0 - decay) * (1.0 / (WEEKS_PER_YEAR * (1.0 - weekly_discount)))
+    # 1 - exp(x) as -expm1(x): exact when the discount is close to 1 (x close to 0).
+    kept = -np.expm1(weeks * math.log(weekly_discount))
+    return kept * (1.0 / (WEEKS_PER_YEAR * (1.0 - weekly_discount)))
 
 
 def perceived_risk(a: ArrayLike, b: ArrayLike) -> FloatArray:

@@ -11,8 +11,11 @@ This is the Python API that the command line uses::
 from __future__ import annotations
 
 import json
+import os
 import platform as py_platform
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import as_completed
@@ -99,7 +102,13 @@ class Results:
     manifest: dict[str, Any] = field(default_factory=dict)
 
     def save(self, out_dir: str | Path, table_format: str = "parquet") -> Path:
-        """Write the five output files to ``out_dir``, each atomically, the manifest last.
+        """Write the five output files to ``out_dir``, all or none.
+
+        The files are written to a hidden folder inside ``out_dir`` first and moved into place
+        only once all of them are complete, the manifest last; a save that fails or is
+        interrupted (a full disk, Ctrl-C) leaves none of them, and results that ``out_dir``
+        already held stay as they were unless the move itself fails, which first removes their
+        manifest.
 
         Args:
             out_dir: Folder to write to (created if needed).
@@ -107,17 +116,25 @@ class Results:
 
         Returns:
             The folder written.
+
+        Raises:
+            OSError: a file could not be written (nothing new is left in ``out_dir``).
         """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         suffix = "parquet" if table_format == "parquet" else "csv"
-        stale = out / ("timeseries.csv" if suffix == "parquet" else "timeseries.parquet")
-        stale.unlink(missing_ok=True)
-        write_table(out / f"timeseries.{suffix}", self.timeseries)
-        write_table(out / "summary.csv", self.summary)
-        write_table(out / "summary_stats.csv", self.summary_stats)
-        write_text(out / "scenario.resolved.yaml", resolved_yaml(self.scenario))
-        write_json(out / "manifest.json", {**self.manifest, "files": self._files(suffix)})
+        for leftover in out.glob(".saving-*"):  # of a save killed before it could clean up
+            shutil.rmtree(leftover, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=out))
+        try:
+            write_table(staging / f"timeseries.{suffix}", self.timeseries)
+            write_table(staging / "summary.csv", self.summary)
+            write_table(staging / "summary_stats.csv", self.summary_stats)
+            write_text(staging / "scenario.resolved.yaml", resolved_yaml(self.scenario))
+            write_json(staging / "manifest.json", {**self.manifest, "files": self._files(suffix)})
+            _move_into(staging, out, self._files(suffix))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return out
 
     @classmethod
@@ -155,6 +172,27 @@ class Results:
     @staticmethod
     def _files(suffix: str) -> list[str]:
         return [f"timeseries.{suffix}", *OUTPUT_FILES[1:]]
+
+
+def _move_into(staging: Path, out: Path, files: list[str]) -> None:
+    """Move the complete ``files`` (the manifest last) from ``staging`` into ``out``.
+
+    The manifest of results already in ``out`` goes first, so that they never look complete
+    mixed with new files; a move that fails or is interrupted takes the new files back out.
+    """
+    (out / "manifest.json").unlink(missing_ok=True)
+    for stale in ("timeseries.parquet", "timeseries.csv"):
+        if stale not in files:
+            (out / stale).unlink(missing_ok=True)
+    moved: list[Path] = []
+    try:
+        for name in files:  # the manifest is the last of them
+            os.replace(staging / name, out / name)
+            moved.append(out / name)
+    except BaseException:
+        for path in moved:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def run_scenario(

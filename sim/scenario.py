@@ -62,7 +62,7 @@ class Population(Section):
         ge=10,
         le=20_000_000,
     )
-    region_shares: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] = param(
+    region_shares: list[Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]] = param(
         [0.22, 0.18, 0.14, 0.12, 0.10, 0.09, 0.08, 0.07],
         "share of sellers",
         "assumption (coastal provinces hold most sellers)",
@@ -176,17 +176,17 @@ class Platform(Section):
     """The platform's notice-and-takedown regime."""
 
     detection_rate: float = param(
-        0.18,
+        0.1484,
         "probability per listing per week",
-        "calibrated to the 380 million listings removed in the 12 months to Aug 2016",
+        "calibrated (deter-sim calibrate, docs/VALIDATION.md) to the 2016 targets",
         "Weekly probability that a live counterfeit listing is detected and taken down",
         ge=0,
         le=1,
     )
     strike_per_takedown: float = param(
-        0.0058,
+        0.005678,
         "probability",
-        "calibrated to the 180,000 stores closed in the 12 months to Aug 2016",
+        "calibrated (deter-sim calibrate) to the 2016 targets: listings removed and closures",
         "Probability that a takedown counts as a strike against the store",
         ge=0,
         le=1,
@@ -232,9 +232,9 @@ class Platform(Section):
         le=1e10,
     )
     referral_rate: float = param(
-        0.25,
+        0.2101,
         "probability",
-        "calibrated to the 4,500 eligible cases referred in 2016",
+        "calibrated (deter-sim calibrate) to the 4,500 eligible cases referred in 2016",
         "Probability that the platform refers an eligible closed store to law enforcement",
         ge=0,
         le=1,
@@ -253,17 +253,17 @@ class Enforcement(Section):
     """The state's response to the cases it is handed."""
 
     prosecution_rate: float = param(
-        0.30,
+        0.2987,
         "probability",
-        "2016: 1,184 of about 4,500 cases pursued (26%): 0.30 x 0.89 mean leniency",
+        "calibrated (deter-sim calibrate) to 1,184 of about 4,500 cases pursued in 2016",
         "Probability that a referred case is pursued (before regional leniency)",
         ge=0,
         le=1,
     )
     conviction_rate: float = param(
-        0.025,
+        0.02575,
         "probability",
-        "2016: about 33 convictions of 1,184 cases pursued",
+        "calibrated (deter-sim calibrate) to about 33 convictions of 1,184 pursued in 2016",
         "Probability that a pursued case ends in a criminal conviction",
         ge=0,
         le=1,
@@ -398,7 +398,7 @@ class Beliefs(Section):
         "pseudo-weeks",
         "assumption",
         "Weight of the prior, a0 + b0, in weeks of experience",
-        gt=0,
+        ge=1e-6,
         le=1e7,
     )
     w_own: float = param(
@@ -618,8 +618,33 @@ def _safe_load(text: str) -> Any:
             return None
         _expanded_size(node, {}, set())
         return loader.construct_document(node)
+    except RecursionError:
+        raise _Unreadable("it is nested too deeply (hundreds of levels)") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise _Unreadable(f"a value cannot be read ({str(exc).split(';')[0]})") from None
     finally:
         loader.dispose()
+
+
+class _Unreadable(yaml.YAMLError):
+    """A document PyYAML parses but cannot build safely; ``problem`` says why."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = None
+
+
+def _usable_path(path: Path, source: str, field: str) -> Path:
+    """``path`` resolved, or a ScenarioError if the system refuses the name."""
+    try:
+        path.exists()
+        return path.resolve()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ScenarioError(
+            source, field, f"{_short(str(path))} is not a usable file name ({reason})"
+        ) from None
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
@@ -668,9 +693,9 @@ def _read_yaml(path: Path, source: str) -> dict[str, Any]:
         data = _safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(source, "", f"invalid YAML at {where}{problem}") from None
+        raise ScenarioError(source, "", f"invalid YAML{where}: {problem}") from None
     if data is None:
         raise ScenarioError(source, "", "is empty (a mapping of scenario fields is expected)")
     if not isinstance(data, dict):
@@ -692,7 +717,7 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 def _resolve_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], list[str]]:
     """Read ``path`` and merge it over its ``extends`` chain; return the data and the sources."""
-    path = path.resolve()
+    path = _usable_path(path, _short(str(path)), "")
     source = _display(path)
     if path in chain:
         cycle = " -> ".join(_display(p) for p in (*chain, path))
@@ -705,7 +730,7 @@ def _resolve_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any
         return data, [source]
     if not isinstance(base_name, str) or not base_name.strip():
         raise ScenarioError(source, "extends", f"{base_name!r} is not a file name")
-    base_path = (path.parent / base_name).resolve()
+    base_path = _usable_path(path.parent / base_name, source, "extends")
     if not base_path.exists() and (SCENARIO_DIR / base_name).exists():
         base_path = (SCENARIO_DIR / base_name).resolve()
     if not base_path.exists():
@@ -894,6 +919,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
         ScenarioError: the file, an ``extends`` base or an override is invalid.
     """
     path = Path(path)
+    _usable_path(path, _short(str(path)), "")
     if not path.exists():
         for candidate in (SCENARIO_DIR / path.name, SCENARIO_DIR / f"{path.name}.yaml"):
             if path.parent == Path(".") and candidate.is_file():
@@ -906,7 +932,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
         return validate_data(data, source)
     except ScenarioError as exc:
         keys = [text.partition("=")[0].strip() for text in overrides or []]
-        if exc.field in keys:
+        if any(exc.field == k or exc.field.startswith(k + ".") for k in keys):
             raise ScenarioError("--set", exc.field, exc.detail) from None
         raise
 

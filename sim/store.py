@@ -11,6 +11,9 @@ from typing import Any
 
 import pandas as pd
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -21,7 +24,16 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
         write(tmp)
         with open(tmp, "rb") as done:
             os.fsync(done.fileno())
+        # mkstemp creates the file readable by its owner only; results are ordinary files.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if not exc.errno:
+            raise
+        # In the system's words and naming the file meant, not the temporary one: Arrow says
+        # "[Errno 28] Error writing bytes to file. Detail: [errno 28] No space left on device".
+        raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

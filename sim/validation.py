@@ -564,16 +564,17 @@ def run_hysteresis(
     for i, value in enumerate(hysteresis_path(values)):
         if i:
             axes[1].axvline(base.burn_in_weeks + i * hold, color="0.6", linewidth=0.8)
-            axes[1].text(
-                base.burn_in_weeks + (i + 0.5) * hold,
-                0.02,
-                f"{value:g}",
-                transform=axes[1].get_xaxis_transform(),
-                ha="center",
-                fontsize=8,
-                color="0.3",
-            )
-    axes[1].set_title(f"Active sellers per week as {field} steps up and down")
+        axes[1].text(
+            base.burn_in_weeks + (i + 0.5) * hold,
+            0.02,
+            f"{value:g}",
+            transform=axes[1].get_xaxis_transform(),
+            ha="center",
+            fontsize=8,
+            color="0.3",
+        )
+    short = field.rpartition(".")[2].replace("_", " ")
+    axes[1].set_title(f"Active sellers per week as {short} steps up and down")
     save_figure(
         figure,
         out / "hysteresis.png",

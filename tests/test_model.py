@@ -146,10 +146,10 @@ def test_scheduled_change_applies_and_reverts():
     rates = {}
     for _ in step_all(model):
         rates[model.week - 1] = model.params.enforcement.prosecution_rate
-    assert rates[51] == pytest.approx(0.30)
+    assert rates[51] == pytest.approx(0.2987)
     assert rates[52] == pytest.approx(0.9)
     assert rates[103] == pytest.approx(0.9)
-    assert rates[104] == pytest.approx(0.30)
+    assert rates[104] == pytest.approx(0.2987)
 
 
 def test_released_models_are_not_kept_alive_by_mesa():
