@@ -39,8 +39,8 @@ app = typer.Typer(
     add_completion=False,
 )
 # Tables are wider than 80 columns: use 120 when the output is not a terminal.
-console = Console(width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+console = Console(width=None if sys.stdout.isatty() else 120, emoji=False)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120, emoji=False)
 
 
 class TableFormat(StrEnum):

@@ -36,7 +36,8 @@ def discounted_prison_years(sentence_years: ArrayLike, weekly_discount: float) -
     Uses the closed form ``(1 - delta^(52 S)) / (52 (1 - delta))``, continuous in ``S``, with
     ``delta^(52 S)`` computed as ``exp(52 S ln delta)``. With ``delta = 1`` it is ``S``; for
     ``delta < 1`` it is concave in ``S`` and bounded by ``1 / (52 (1 - delta))``, so long
-    sentences deter less per year than short ones.
+    sentences deter less per year than short ones. It is capped at ``S``, which the sum never
+    exceeds (the closed form does for sentences under a week).
 
     Args:
         sentence_years: Perceived sentence ``S`` in years (>= 0).
@@ -50,7 +51,8 @@ def discounted_prison_years(sentence_years: ArrayLike, weekly_discount: float) -
     weeks = sentence_years * float(WEEKS_PER_YEAR)
     # 1 - exp(x) as -expm1(x): exact when the discount is close to 1 (x close to 0).
     kept = -np.expm1(weeks * math.log(weekly_discount))
-    return kept * (1.0 / (WEEKS_PER_YEAR * (1.0 - weekly_discount)))
+    # Capped at S: the closed form exceeds S for sentences under a week, which the sum cannot.
+    return np.minimum(kept * (1.0 / (WEEKS_PER_YEAR * (1.0 - weekly_discount))), sentence_years)
 
 
 def perceived_risk(a: ArrayLike, b: ArrayLike) -> FloatArray:

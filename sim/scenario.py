@@ -841,6 +841,8 @@ def _format_validation_error(exc: ValidationError, source: str) -> ScenarioError
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, int) and abs(value).bit_length() > 200:
+        return f"an integer of {len(hex(value)) - 2} hexadecimal digits"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
