@@ -46,8 +46,8 @@ validation: $(STAMP)
 	$(BIN)/deter-sim hysteresis baseline_2016 --set enforcement.prosecution_rate=0.9 \
 	    --values 1,3,6,12,24 --hold 104 --out $(VAL)/hysteresis --force
 
-# The fit behind baseline_2016's five calibrated rates, from the hand-set values it started
-# from (about 15 minutes on 2 cores); the result is results/calibration_2016/calibrated.yaml.
+# The fit of baseline_2016's five calibrated rates from the hand-set values (7 to 15 minutes on
+# 2 cores); the result is results/calibration_2016/calibrated.yaml (docs/VALIDATION.md 1.2).
 CAL_START := --set platform.detection_rate=0.18 --set platform.strike_per_takedown=0.0058 \
     --set platform.referral_rate=0.25 --set enforcement.prosecution_rate=0.30 \
     --set enforcement.conviction_rate=0.025
