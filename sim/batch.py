@@ -223,6 +223,13 @@ class Batch:
                 "",
                 "exists and is not empty; choose another --out or add --force to replace it",
             )
+        if force and self.out.exists() and not marker.exists() and any(self.out.iterdir()):
+            raise ScenarioError(
+                str(self.out),
+                "",
+                "holds no batch of runs, and --force only replaces one (a sweep, sensitivity "
+                "or elasticity folder): choose another --out",
+            )
         try:
             if force and self.out.exists():
                 shutil.rmtree(self.out)

@@ -37,15 +37,18 @@ from sim.batch import Batch
 from sim.errors import ScenarioError
 from sim.execution import executor
 from sim.metrics import METRIC_NAMES
+from sim.runner import code_provenance
 from sim.scenario import Scenario, _safe_load, apply_changes, resolved_yaml
 from sim.store import write_json, write_table, write_text
 
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "calibration"
 DEFAULT_TARGETS = TARGETS_DIR / "targets_2016.yaml"
 
-# The parameters that no source fixes and that the five 2016 figures identify, one each:
-# detection (listings removed), strikes (stores closed), referral (referrals), prosecution
-# (cases pursued) and conviction (convictions). Bounds are those searched.
+# The parameters that no source fixes, one per 2016 figure. Referral, prosecution and
+# conviction rates are identified by referrals, cases pursued and convictions almost one to
+# one; strikes move the listings removed; detection is identified only weakly, through
+# deterrence, and stores closed hardly respond to any of them (docs/VALIDATION.md 1.2).
+# Bounds are those searched.
 DEFAULT_PARAMS: tuple[tuple[str, float, float], ...] = (
     ("platform.detection_rate", 0.01, 1.0),
     ("platform.strike_per_takedown", 1e-4, 0.1),
@@ -413,6 +416,7 @@ def calibrate(
         out / "manifest.json",
         {
             "deter_sim_version": __version__,
+            **code_provenance(),
             "kind": "calibration",
             "scenario": base.name,
             "targets": targets.name,
@@ -474,8 +478,12 @@ def _sha(text: str) -> str:
 def _prepare(out: Path, definition: dict[str, Any], resume: bool, force: bool) -> None:
     marker = out / "calibration.json"
     recorded = json.loads(json.dumps(definition))
-    if force and out.exists():
+    if force and out.exists() and (marker.exists() or not any(out.iterdir())):
         shutil.rmtree(out)
+    elif force and out.exists():
+        raise ScenarioError(
+            str(out), "", "holds no calibration; --force only replaces a calibration folder"
+        )
     elif marker.exists():
         if not resume:
             raise ScenarioError(

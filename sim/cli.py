@@ -915,6 +915,21 @@ def main() -> None:
             raise
         err_console.print("interrupted", highlight=False)
         sys.exit(130)
+    except OSError as exc:
+        # A result that cannot be written (full disk, a folder that vanished, ...) in a command
+        # that does not report it itself: one line, exit 2. Files being written go through a
+        # hidden temporary name; the folder is named.
+        place = ""
+        if exc.filename:  # the folder of the file, without hidden staging folders
+            parts = [p for p in Path(exc.filename).parts if not p.startswith(".") or p == ".."]
+            place = f"{Path(*parts).parent}: " if parts else ""
+        err_console.print(
+            f"[bold red]error:[/] {_plain(place)}cannot write the results "
+            f"({_plain(exc.strerror or str(exc))}); nothing complete was left there",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
 
 
 # Commands of calibration and validation, registered on ``app`` by importing their module.

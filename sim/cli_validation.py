@@ -49,6 +49,15 @@ TargetsOpt = Annotated[
 ]
 
 
+def _forget(folder: Path, names: list[str]) -> None:
+    """Remove the derived tables of a result being replaced (--force) before the new runs.
+
+    An interrupted rerun then never leaves an old table beside new runs.
+    """
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
+
+
 def _targets(path: Path):
     try:
         return load_targets(path)
@@ -125,6 +134,7 @@ def targets(
         resolved = _load(scenario, overrides)
         pool = _pool_options(backend, workers, address)
         out_dir = _output_folder(out, Path("results") / resolved.name, force)
+        _forget(out_dir, ["targets.csv"])
         results = _run(resolved, pool, engine, address)
         try:
             results.save(out_dir)
@@ -466,6 +476,7 @@ def intervention(
         _fail(f"--at: week {at} leaves less than a year of the {base.weeks}-week run after it")
     pool = _pool_options(backend, workers, address)
     out_dir = _output_folder(out, Path("results") / treated.name, force)
+    _forget(out_dir, ["intervention.csv", "intervention.png"])
     workers_ = min(pool["workers"], base.replications)
     _check_memory([base], workers_, engine, address)
     console.print(
@@ -567,6 +578,7 @@ def hysteresis(
         _fail(str(exc))
     pool = _pool_options(backend, workers, address)
     out_dir = _output_folder(out, Path("results") / f"{base.name}_hysteresis", force)
+    _forget(out_dir, ["hysteresis.csv", "hysteresis.png"])
     workers_ = min(pool["workers"], base.replications)
     _check_memory([path_scenario], workers_, engine, address)
     path = ", ".join(f"{v:g}" for v in hysteresis_path(numbers))

@@ -280,6 +280,7 @@ def build_manifest(
     return {
         "deter_sim_version": __version__,
         "git_commit": _git_commit(),
+        "git_dirty": git_dirty(),
         "scenario": scenario.name,
         "engine": engine,
         "root_seed": scenario.seed,
@@ -318,6 +319,28 @@ def _git_commit() -> str | None:
         return None
     commit = result.stdout.strip()
     return commit if result.returncode == 0 and commit else None
+
+
+def git_dirty() -> bool | None:
+    """Whether the package's code differs from its git commit (None outside a checkout)."""
+    here = Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", str(here)],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(result.stdout.strip()) if result.returncode == 0 else None
+
+
+def code_provenance() -> dict[str, object]:
+    """``git_commit`` and ``git_dirty`` of the code that made a result."""
+    return {"git_commit": _git_commit(), "git_dirty": git_dirty()}
 
 
 # Peak bytes per seller and per contact of a seller. Vector: 189 bytes per seller at the default

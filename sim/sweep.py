@@ -24,6 +24,7 @@ from sim.batch import Batch, wide_statistics
 from sim.errors import ScenarioError
 from sim.execution import executor
 from sim.plots import plot_heatmap, plot_sensitivity, save_figure, sweep_parameters
+from sim.runner import code_provenance
 from sim.scenario import SECTIONS, Scenario, apply_changes, parse_override
 from sim.store import write_json, write_table
 
@@ -345,6 +346,7 @@ def _finish(batch, pool_options, resume, force, on_done, outputs) -> SweepResult
         batch.out / "manifest.json",
         {
             "deter_sim_version": __version__,
+            **code_provenance(),
             "kind": batch.kind,
             "scenario": batch.base.name,
             "root_seed": batch.base.seed,

@@ -111,6 +111,12 @@ def elasticity_points(
         raise ScenarioError("--step", "", f"value {step} is invalid; allowed: 0 < step < 1")
     points: list[tuple[str, dict[str, Any]]] = [("reference", {})]
     for name in params:
+        if "." not in name:
+            raise ScenarioError(
+                "--param",
+                name,
+                "is not a model parameter (section.field, e.g. enforcement.prosecution_rate)",
+            )
         try:
             value = _field_value(base, name)
         except (AttributeError, KeyError, ValueError):
@@ -296,6 +302,15 @@ def intervention_scenario(
     changes = policy_changes(baseline, policy)
     if not changes and not policy.schedule:
         raise ScenarioError(policy.name, "", f"does not differ from '{baseline.name}'")
+    if not changes:
+        first = min(change.week for change in policy.schedule)
+        if at != first:
+            raise ScenarioError(
+                "--at",
+                "",
+                f"'{policy.name}' differs from '{baseline.name}' only by its schedule, which "
+                f"starts at week {first}; use --at {first}",
+            )
     fixed = sorted(set(changes) - set(schedulable_fields()))
     if fixed:
         raise ScenarioError(

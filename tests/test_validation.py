@@ -478,3 +478,70 @@ def test_targets_command_runs_a_scenario_and_reads_a_result_folder(tmp_path):
     assert again.returncode == 0, again.stderr
     bad = deter_sim("targets", str(out), "--targets", str(tmp_path / "missing.yaml"))
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+# -- hostile input and failing disks for these commands -----------------------------------------
+def test_elasticity_refuses_a_field_that_is_not_a_model_parameter():
+    with pytest.raises(ScenarioError, match="not a model parameter"):
+        elasticity_points(tiny(), ["weeks"], 0.25)
+
+
+def test_a_schedule_only_policy_must_start_at_its_own_week():
+    with pytest.raises(ScenarioError, match="use --at 52"):
+        intervention_scenario(tiny("baseline_2016", "weeks=200"), tiny("surge", "weeks=200"), 30)
+    treated = intervention_scenario(
+        tiny("baseline_2016", "weeks=200"), tiny("surge", "weeks=200"), 52
+    )
+    assert [c.week for c in treated.schedule] == [52]
+
+
+def test_calibrate_force_replaces_only_a_calibration_folder(tmp_path):
+    precious = tmp_path / "results"
+    precious.mkdir()
+    (precious / "keep.csv").write_text("x")
+    targets = load_targets(DEFAULT_TARGETS)
+    with pytest.raises(ScenarioError, match="holds no calibration"):
+        calibrate(
+            tiny(), targets, [("platform.referral_rate", 0.01, 1.0)], precious, SERIAL, force=True
+        )
+    assert (precious / "keep.csv").exists()
+
+
+def _small_file_limit():
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+
+
+def test_a_full_disk_gives_one_line_and_exit_2(tmp_path):
+    done = subprocess.run(
+        [
+            DETER_SIM,
+            "intervention",
+            "baseline_2016",
+            "strict",
+            *TINY_SET,
+            "--weeks",
+            "70",
+            "--at",
+            "10",
+            "--years",
+            "1",
+            "-o",
+            str(tmp_path / "iv"),
+            "--backend",
+            "serial",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_small_file_limit,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "File too large" in lines[0], done.stderr
+    assert ".saving" not in lines[0]
+    assert not (tmp_path / "iv" / "intervention.csv").exists()
