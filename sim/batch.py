@@ -39,7 +39,7 @@ from sim.analysis import metric_statistics, summarise_replications
 from sim.errors import ScenarioError
 from sim.metrics import ID_COLUMNS, METRIC_NAMES
 from sim.runner import run_replication
-from sim.scenario import Scenario, resolved_yaml
+from sim.scenario import Scenario, field_value, resolved_yaml
 from sim.store import read_table, write_json, write_table
 from sim.streams import replication_seeds
 
@@ -247,9 +247,7 @@ class Batch:
         for point, (scenario, label) in enumerate(zip(self.scenarios, labels, strict=True)):
             row = {"point": point, "label": label}
             for name in names:
-                section, field = name.split(".") if "." in name else (None, name)
-                source = getattr(scenario, section) if section else scenario
-                row[name] = getattr(source, field)
+                row[name] = field_value(scenario, name)
             rows.append(row)
         return pd.DataFrame(rows)
 

@@ -19,7 +19,7 @@ from sim import __version__
 from sim.compare import KEY_METRICS, Comparison, finding, provenance
 from sim.metrics import short_number as _fmt
 from sim.plots import plot_beliefs, plot_change, plot_funnel, plot_timeseries
-from sim.scenario import all_fields
+from sim.scenario import all_fields, field_value
 
 PAGE = (11.69, 8.27)  # A4 landscape, inches
 TABLE_METRICS = (
@@ -126,8 +126,7 @@ def differing_parameters(comparison: Comparison) -> list[str]:
     for name in all_fields():
         if name in ("name", "description", "schedule", "seed", "replications"):
             continue
-        section, _, field = name.rpartition(".")
-        values = [getattr(getattr(s, section) if section else s, field) for s in scenarios]
+        values = [field_value(s, name) for s in scenarios]
         if any(v != values[0] for v in values):
             shown = "; ".join(f"{s.name} {v}" for s, v in zip(scenarios, values, strict=True))
             lines.append(f"{name}: {shown}")

@@ -18,6 +18,7 @@ resumes where it stopped. Only the parameters move; model outputs are never resc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -38,7 +39,7 @@ from sim.errors import ScenarioError
 from sim.execution import executor
 from sim.metrics import METRIC_NAMES
 from sim.runner import code_provenance
-from sim.scenario import Scenario, _safe_load, apply_changes, resolved_yaml
+from sim.scenario import Scenario, _safe_load, apply_changes, field_value, resolved_yaml
 from sim.store import write_json, write_table, write_text
 
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "calibration"
@@ -211,12 +212,6 @@ class Calibration:
         return len(self.history)
 
 
-def _value(scenario: Scenario, name: str) -> float:
-    section, _, field = name.rpartition(".")
-    holder = getattr(scenario, section) if section else scenario
-    return float(getattr(holder, field))
-
-
 def calibrate(
     base: Scenario,
     targets: TargetSet,
@@ -281,7 +276,7 @@ def calibrate(
     names = [name for name, _, _ in params]
     lower = np.log([lo for _, lo, _ in params])
     upper = np.log([hi for _, _, hi in params])
-    start = {name: _value(base, name) for name in names}
+    start = {name: float(field_value(base, name)) for name in names}
     for (name, lo, hi), value in zip(params, start.values(), strict=True):
         if not lo <= value <= hi:
             raise ScenarioError(
@@ -291,7 +286,7 @@ def calibrate(
     started = time.perf_counter()
     definition = {
         "kind": "calibration",
-        "scenario_sha256": _sha(resolved_yaml(base)),
+        "scenario_sha256": hashlib.sha256(resolved_yaml(base).encode()).hexdigest(),
         "targets": targets.model_dump(mode="json"),
         "params": [list(p) for p in params],
         "tolerance": tolerance,
@@ -467,12 +462,6 @@ def jacobian_table(
 
 def _key(x: np.ndarray) -> tuple:
     return tuple(round(float(v), 12) for v in x)
-
-
-def _sha(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _prepare(out: Path, definition: dict[str, Any], resume: bool, force: bool) -> None:

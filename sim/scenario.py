@@ -973,6 +973,12 @@ def apply_changes(
     return changed.model_copy(update={"schedule": scenario.schedule})
 
 
+def field_value(scenario: Scenario, name: str) -> Any:
+    """The value of a dotted field (``"enforcement.prosecution_rate"``, or ``"weeks"``)."""
+    section, _, field = name.rpartition(".")
+    return getattr(getattr(scenario, section) if section else scenario, field)
+
+
 def resolved_yaml(scenario: Scenario) -> str:
     """Every parameter actually used, as YAML (``extends`` already applied)."""
     data = scenario.model_dump(mode="json", exclude={"extends"})

@@ -33,7 +33,13 @@ from sim.analysis import paired_differences, summarise_replications
 from sim.batch import Batch
 from sim.errors import ScenarioError
 from sim.runner import Results, run_scenario
-from sim.scenario import PolicyChange, Scenario, apply_changes, schedulable_fields
+from sim.scenario import (
+    PolicyChange,
+    Scenario,
+    apply_changes,
+    field_value,
+    schedulable_fields,
+)
 from sim.sweep import SweepResult, _finish, _is_int_field
 
 WEEKS_PER_YEAR = 52
@@ -71,12 +77,6 @@ LITERATURE: dict[str, tuple[float, float, str]] = {
     ),
 }
 ELASTICITY_METRICS: tuple[str, ...] = ("active_sellers", "counterfeit_sales_cny")
-
-
-def _field_value(scenario: Scenario, name: str) -> float:
-    section, _, field = name.rpartition(".")
-    holder = getattr(scenario, section) if section else scenario
-    return getattr(holder, field)
 
 
 def _upper_bound(name: str) -> float:
@@ -118,7 +118,7 @@ def elasticity_points(
                 "is not a model parameter (section.field, e.g. enforcement.prosecution_rate)",
             )
         try:
-            value = _field_value(base, name)
+            value = field_value(base, name)
         except (AttributeError, KeyError, ValueError):
             raise ScenarioError("--param", name, "unknown field") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -198,7 +198,7 @@ def elasticity_table(
                     "parameter": name,
                     "kind": kind,
                     "metric": metric,
-                    "value": float(_field_value(base, name)),
+                    "value": float(field_value(base, name)),
                     "low": p_lo,
                     "high": p_hi,
                     "mean_low": float(q_lo.mean()),
