@@ -304,38 +304,28 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
+    """Output of a git command run in the package's folder, or None if it fails."""
     here = Path(__file__).resolve().parent
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
+            ["git", *args], cwd=here, capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = result.stdout.strip()
-    return commit if result.returncode == 0 and commit else None
+    return result.stdout if result.returncode == 0 else None
+
+
+def _git_commit() -> str | None:
+    commit = (_git("rev-parse", "HEAD") or "").strip()
+    return commit or None
 
 
 def git_dirty() -> bool | None:
     """Whether the package's code differs from its git commit (None outside a checkout)."""
-    here = Path(__file__).resolve().parent
-    try:
-        result = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", str(here)],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(result.stdout.strip()) if result.returncode == 0 else None
+    here = str(Path(__file__).resolve().parent)
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", here)
+    return None if status is None else bool(status.strip())
 
 
 def code_provenance() -> dict[str, object]:
