@@ -180,6 +180,16 @@ def _plain(text: str) -> str:
     return escape(shown)
 
 
+def _run_options(pool: dict, engine, workers: int | None = None) -> dict:
+    """``run_scenario`` keyword arguments from ``_pool_options`` and the engine."""
+    return {
+        "workers": pool["workers"] if workers is None else workers,
+        "backend": pool["backend"],
+        "address": pool["address"],
+        "engine": engine.value,
+    }
+
+
 def _fail(message: str, code: int = 2) -> None:
     err_console.print(f"[bold red]error:[/] {_plain(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -587,12 +597,7 @@ def _comparison(inputs, baseline, metrics, overrides, out, pool, engine):
         unknown = [m for m in chosen if m not in METRIC_NAMES]
         if unknown:
             _fail(f"--metrics: unknown metric '{unknown[0]}'; allowed: {', '.join(METRIC_NAMES)}")
-    options = {
-        "workers": pool["workers"],
-        "backend": pool["backend"],
-        "address": pool["address"],
-        "engine": engine.value,
-    }
+    options = _run_options(pool, engine)
     with _progress() as progress:
 
         def on_start(scenario):

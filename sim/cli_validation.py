@@ -36,6 +36,7 @@ from sim.cli import (
     _pool_options,
     _progress,
     _run_batch,
+    _run_options,
     app,
     console,
     err_console,
@@ -485,12 +486,7 @@ def intervention(
         f"{base.replications} paired replications of {base.weeks} weeks, "
         f"{base.population.sellers:,} sellers"
     )
-    options = {
-        "workers": workers_,
-        "backend": pool["backend"],
-        "address": pool["address"],
-        "engine": engine.value,
-    }
+    options = _run_options(pool, engine, workers_)
     with _progress() as progress:
 
         def on_start(scenario):
@@ -587,12 +583,7 @@ def hysteresis(
         f"{base.burn_in_weeks}-week burn-in ({path_scenario.weeks} weeks), "
         f"{base.replications} replications"
     )
-    options = {
-        "workers": workers_,
-        "backend": pool["backend"],
-        "address": pool["address"],
-        "engine": engine.value,
-    }
+    options = _run_options(pool, engine, workers_)
     with _progress() as progress:
         task = progress.add_task(path_scenario.name, total=base.replications)
         try:

@@ -41,8 +41,17 @@ TINY = ["population.sellers=3000", "weeks=60", "burn_in_weeks=20", "replications
 TINY_SET = [arg for item in TINY for arg in ("--set", item)]
 
 
-def deter_sim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([DETER_SIM, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+def deter_sim(*args: str, **options) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [DETER_SIM, *args], capture_output=True, text=True, timeout=300, **options
+    )
+
+
+# strict from week 10 of a 70-week tiny baseline, one year reported, serial backend.
+SMALL_INTERVENTION = (
+    *("intervention", "baseline_2016", "strict", *TINY_SET, "--weeks", "70"),
+    *("--at", "10", "--years", "1", "--backend", "serial"),
+)
 
 
 def tiny(name: str = "baseline_2016", *extra: str):
@@ -360,22 +369,7 @@ def test_intervention_changes_nothing_before_the_policy_and_something_after(tmp_
 
 
 def test_intervention_command_on_a_small_setting(tmp_path):
-    done = deter_sim(
-        "intervention",
-        "baseline_2016",
-        "strict",
-        *TINY_SET,
-        "--weeks",
-        "70",
-        "--at",
-        "10",
-        "--years",
-        "1",
-        "-o",
-        str(tmp_path / "iv"),
-        "--backend",
-        "serial",
-    )
+    done = deter_sim(*SMALL_INTERVENTION, "-o", str(tmp_path / "iv"))
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(tmp_path / "iv" / "intervention.csv")
     assert list(table.window.unique()) == ["year 1 after"]
@@ -516,29 +510,7 @@ def _small_file_limit():
 
 
 def test_a_full_disk_gives_one_line_and_exit_2(tmp_path):
-    done = subprocess.run(
-        [
-            DETER_SIM,
-            "intervention",
-            "baseline_2016",
-            "strict",
-            *TINY_SET,
-            "--weeks",
-            "70",
-            "--at",
-            "10",
-            "--years",
-            "1",
-            "-o",
-            str(tmp_path / "iv"),
-            "--backend",
-            "serial",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=_small_file_limit,
-    )
+    done = deter_sim(*SMALL_INTERVENTION, "-o", str(tmp_path / "iv"), preexec_fn=_small_file_limit)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
