@@ -6,15 +6,32 @@ The Python API used by the command line and by notebooks::
     scenario = sim.load_scenario("scenarios/strict.yaml", ["enforcement.prosecution_rate=0.9"])
     results = sim.run_scenario(scenario, workers=2)
     results.summary_stats
+
+The names below are imported on first use, so that ``import sim.model.rules`` (numpy only) or
+``deter-sim --help`` do not load the model, pandas and the runner.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from sim.errors import ScenarioError
-from sim.runner import Results, run_replication, run_scenario
-from sim.scenario import Scenario, load_scenario
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from sim._version import __version__
+
+_EXPORTS = {
+    "DeterSimError": "sim.errors",
+    "ScenarioError": "sim.errors",
+    "Scenario": "sim.scenario",
+    "load_scenario": "sim.scenario",
+    "DeterrenceModel": "sim.model.model",
+    "Results": "sim.experiments.runner",
+    "run_replication": "sim.experiments.runner",
+    "run_scenario": "sim.experiments.runner",
+}
 
 __all__ = [
+    "DeterSimError",
+    "DeterrenceModel",
     "Results",
     "Scenario",
     "ScenarioError",
@@ -23,3 +40,21 @@ __all__ = [
     "run_replication",
     "run_scenario",
 ]
+
+if TYPE_CHECKING:
+    from sim.errors import DeterSimError, ScenarioError
+    from sim.experiments.runner import Results, run_replication, run_scenario
+    from sim.model.model import DeterrenceModel
+    from sim.scenario import Scenario, load_scenario
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name of the API on first use."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,1 @@
+"""The ``deter-sim`` command line: ``app`` (the Typer app), ``main``, and ``commands``."""

@@ -1,0 +1,231 @@
+"""Commands that set scenarios side by side: ``compare``, ``brief`` and ``plot``."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sim.cli.app import (
+    ForceOpt,
+    app,
+    console,
+    execution_options,
+    fail,
+    metric_list,
+    per_scenario,
+    progress,
+    scenario_overrides,
+)
+from sim.experiments.execution import ExecutionOptions
+
+InputsArg = Annotated[
+    list[str],
+    typer.Argument(help="Scenario files or names (run here), or result folders of `run`."),
+]
+BaselineOpt = Annotated[
+    str | None, typer.Option("--baseline", help="Scenario compared against [the first].")
+]
+
+
+class PlotKind(StrEnum):
+    """Figures ``deter-sim plot`` draws."""
+
+    timeseries = "timeseries"
+    change = "change"
+    funnel = "funnel"
+    beliefs = "beliefs"
+    heatmap = "heatmap"
+    sensitivity = "sensitivity"
+
+
+def comparison(
+    inputs: list[str],
+    baseline: str | None,
+    metrics: list[str] | None,
+    overrides: list[str],
+    out: Path | None,
+    force: bool,
+    files: list[str],
+    execution: ExecutionOptions,
+) -> tuple[Any, Path]:
+    """Read or run the inputs (with progress bars) and pair them with the baseline."""
+    from sim.experiments.compare import compare, comparison_folder, gather, read_inputs
+
+    items = read_inputs(inputs, overrides)  # every input is checked before anything is created
+    folder = comparison_folder(items, out, force, files)
+    with progress() as bars:
+        results = gather(items, folder, execution, per_scenario(bars))
+    return compare(results, baseline, metrics), folder
+
+
+@app.command(name="compare")
+@execution_options
+@scenario_overrides()
+def compare_command(
+    inputs: InputsArg,
+    overrides: list[str],
+    execution: ExecutionOptions,
+    baseline: BaselineOpt = None,
+    metrics: Annotated[
+        str | None, typer.Option("--metrics", help="Comma-separated metrics [all].")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for compare.csv and the runs [results/compare]."),
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Compare scenarios with a baseline, paired on common seeds; write compare.csv.
+
+    Scenarios that are run are saved under --out/<name>. Earlier results there are never
+    replaced silently: without --out a new folder is used (results/compare-2, ...); with --out
+    it is refused unless --force is given.
+    """
+    from sim.cli.views import compare_table
+    from sim.experiments.store import write_table
+
+    chosen = metric_list(metrics) if metrics else None
+    result, folder = comparison(
+        inputs, baseline, chosen, overrides, out, force, ["compare.csv"], execution
+    )
+    for name in [r.scenario.name for r in result.results if r.scenario.name != result.baseline]:
+        console.print(compare_table(result.table[result.table.scenario == name]))
+    write_table(folder / "compare.csv", result.table)
+    console.print(f"comparison written to [bold]{folder / 'compare.csv'}[/]")
+
+
+@app.command()
+@execution_options
+@scenario_overrides()
+def brief(
+    inputs: InputsArg,
+    overrides: list[str],
+    execution: ExecutionOptions,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The PDF to write.")] = Path(
+        "brief.pdf"
+    ),
+    baseline: BaselineOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the runs of scenario files [results/compare]."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace an existing --output and results in --out."),
+    ] = False,
+) -> None:
+    """Write a PDF briefing: key findings, comparison table, charts, assumptions, provenance.
+
+    An existing --output file, and earlier runs under --out/<name>, are only replaced with
+    --force (without --out, runs go to a new folder results/compare-2, ...).
+    """
+    from sim.reporting.brief import write_brief
+
+    if output.suffix.lower() != ".pdf":
+        fail(f"--output: {output}: the briefing is a PDF; use a .pdf file name")
+    if output.exists() and not force:
+        fail(f"--output: {output} already exists; add --force to replace it, or choose another")
+    result, _ = comparison(inputs, baseline, None, overrides, out, force, [], execution)
+    write_brief(result, output)
+    console.print(f"briefing written to [bold]{output}[/]")
+
+
+@app.command()
+def plot(
+    results: Annotated[
+        list[Path],
+        typer.Argument(help="Result folders: of `run` (several), or of a sweep or sensitivity."),
+    ],
+    kind: Annotated[
+        PlotKind,
+        typer.Option(
+            "--kind",
+            help="timeseries, change, funnel, beliefs (of run folders); heatmap (of a sweep); "
+            "sensitivity (of a sensitivity analysis).",
+        ),
+    ] = PlotKind.timeseries,
+    metric: Annotated[str, typer.Option("--metric", help="Metric to show.")] = "active_sellers",
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Baseline of --kind change [the first].")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Figure file: .png, .svg or .pdf."),
+    ] = None,
+) -> None:
+    """Draw a figure from results on disk; the format follows the file suffix."""
+    import matplotlib.pyplot as plt
+
+    from sim.reporting.canvas import FORMATS, save_figure
+
+    metric_list(metric, "--metric")
+    if kind in (PlotKind.heatmap, PlotKind.sensitivity):
+        target = output or results[0] / f"{kind.value}_{metric}.png"
+    else:
+        target = output or Path("results") / f"{kind.value}_{metric}.png"
+    if target.suffix.lower() not in FORMATS:
+        fail(f"--output: {target}: unsupported format; use {', '.join(FORMATS)}")
+    figure, ax = plt.subplots(figsize=(9, 5.5), layout="constrained")
+    if kind in (PlotKind.heatmap, PlotKind.sensitivity):
+        footer = draw_batch_figure(results[0], kind, metric, ax)
+    else:
+        footer = draw_comparison_figure(results, kind, metric, baseline, ax)
+    save_figure(figure, target, footer)
+    console.print(f"figure written to [bold]{target}[/]")
+
+
+def draw_batch_figure(folder: Path, kind: PlotKind, metric: str, ax: Any) -> str:
+    """Draw the heat map of a sweep folder or the bars of a sensitivity folder."""
+    import pandas as pd
+
+    from sim.reporting.batch_plots import plot_heatmap, plot_sensitivity
+
+    table_file = folder / ("sweep.csv" if kind is PlotKind.heatmap else "sensitivity.csv")
+    if not table_file.is_file():
+        command = "sweep" if kind is PlotKind.heatmap else "sensitivity"
+        fail(f"{folder}: no {table_file.name} here; run `deter-sim {command}` first")
+    table = pd.read_csv(table_file)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    try:
+        if kind is PlotKind.heatmap:
+            plot_heatmap(table, metric, ax=ax)
+        else:
+            if metric not in set(table.metric):
+                analysed = ", ".join(sorted(set(table.metric)))
+                fail(f"--metric: '{metric}' was not analysed; analysed: {analysed}")
+            plot_sensitivity(table, metric, ax=ax)
+    except ValueError as exc:
+        fail(f"{folder}: {exc}")
+    return (
+        f"deter-sim {manifest.get('deter_sim_version')} | {manifest.get('kind')} of scenario "
+        f"{manifest.get('scenario')} | {manifest.get('points')} points, root seed "
+        f"{manifest.get('root_seed')}, {len(manifest.get('replication_seeds', []))} replications"
+    )
+
+
+def draw_comparison_figure(
+    folders: list[Path], kind: PlotKind, metric: str, baseline: str | None, ax: Any
+) -> str:
+    """Draw a comparison figure of run folders; return its provenance line."""
+    from sim.experiments.compare import compare
+    from sim.experiments.runner import Results
+    from sim.reporting.findings import KEY_METRICS, provenance
+    from sim.reporting.plots import plot_beliefs, plot_change, plot_funnel, plot_timeseries
+
+    loaded = [Results.load(folder) for folder in folders]
+    result = compare(loaded, baseline)
+    if kind is PlotKind.timeseries:
+        plot_timeseries(result.timeseries, metric, result.burn_in_weeks, ax=ax)
+    elif kind is PlotKind.change:
+        if len(loaded) < 2:
+            fail("--kind change needs at least two result folders (a baseline and another)")
+        plot_change(result.table, list(dict.fromkeys([metric, *KEY_METRICS])), ax=ax)
+    elif kind is PlotKind.funnel:
+        plot_funnel(result.summary_stats, ax=ax)
+    else:
+        plot_beliefs(result.timeseries, result.burn_in_weeks, ax=ax)
+    return provenance(result)

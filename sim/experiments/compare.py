@@ -1,0 +1,183 @@
+"""Compare scenarios: gather their results and pair them on common seeds.
+
+``deter-sim compare`` and ``deter-sim brief`` accept scenario files (run here) or result folders
+written by ``deter-sim run``. Results are only paired when their replications used the same
+seeds, weeks and burn-in; otherwise the comparison is refused with the reason. The sentences
+and the briefing written from a comparison are in ``sim.reporting``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from sim.errors import OptionError
+from sim.experiments.execution import ExecutionOptions
+from sim.experiments.folders import RESULTS, check_writable, claim_folder
+from sim.experiments.provenance import check_memory
+from sim.experiments.runner import Results, run_scenario
+from sim.experiments.statistics import PairingError, paired_differences
+from sim.model.metrics import check_metrics
+from sim.scenario import Scenario, load_scenario
+
+KEY_METRICS = ("active_sellers", "counterfeit_sales_cny", "convictions", "enforcement_cost_cny")
+
+
+DEFAULT_FOLDER = RESULTS / "compare"
+
+
+def read_inputs(inputs: list[str], overrides: list[str]) -> list[Scenario | Results]:
+    """Each input read: a result folder as its ``Results``, else a scenario (with overrides).
+
+    Raises:
+        ScenarioError: a scenario cannot be loaded.
+        FolderError: a folder is not a complete result of ``run``.
+        OptionError: two inputs have the same scenario name.
+    """
+    items: list[Scenario | Results] = []
+    for item in inputs:
+        path = Path(item)
+        items.append(Results.load(path) if path.is_dir() else load_scenario(item, overrides))
+    names = [s.scenario.name if isinstance(s, Results) else s.name for s in items]
+    duplicated = {n for n in names if names.count(n) > 1}
+    if duplicated:
+        raise OptionError(
+            "compare", "", f"scenario name(s) {', '.join(sorted(duplicated))} given twice"
+        )
+    return items
+
+
+def comparison_folder(
+    items: list[Scenario | Results], out: Path | None, force: bool, files: list[str]
+) -> Path:
+    """The folder a comparison saves its runs (``<folder>/<name>``) and ``files`` in.
+
+    The rule of ``sim.experiments.folders.claim_folder``, where what a folder holds is the
+    files and the run folders this comparison would write: without ``out`` the next free
+    ``results/compare-N``; an ``out`` that holds them is refused unless ``force``.
+    """
+    names = [item.name for item in items if isinstance(item, Scenario)]
+
+    def taken(folder: Path) -> list[str]:
+        held = [f for f in files if (folder / f).exists()]
+        held += [n for n in names if (folder / n).is_dir() and any((folder / n).iterdir())]
+        return held
+
+    if not names and not files:  # nothing will be written
+        return out if out is not None else DEFAULT_FOLDER
+    return claim_folder(out, DEFAULT_FOLDER, force, taken)
+
+
+def gather(
+    items: list[Scenario | Results],
+    out: Path,
+    options: ExecutionOptions,
+    on_start: Callable[[Scenario], Callable[[int], None] | None] | None = None,
+) -> list[Results]:
+    """Results of each input: a result is kept, a scenario is run and saved in ``out``.
+
+    Args:
+        items: ``read_inputs`` output.
+        out: Where the results of scenarios that are run are saved (``out/<name>``).
+        options: How to execute the runs.
+        on_start: Called with each scenario before it runs; returns a progress callback.
+
+    Returns:
+        One ``Results`` per input, in order.
+
+    Raises:
+        ResourceError: a scenario would not fit in this machine's memory.
+    """
+    if not options.remote:
+        for item in items:
+            if isinstance(item, Scenario):
+                check_memory(item, options.at_most(item.replications).workers, options.engine)
+    check_writable(out)
+    results = []
+    for item in items:
+        if isinstance(item, Results):
+            results.append(item)
+            continue
+        progress = on_start(item) if on_start else None
+        result = run_scenario(item, on_done=progress, options=options)
+        result.save(out / item.name)
+        results.append(result)
+    return results
+
+
+def check_pairable(results: list[Results], baseline: str) -> None:
+    """Refuse results that cannot be paired replication by replication, saying why.
+
+    Raises:
+        PairingError: seeds, weeks or burn-in differ from the baseline's.
+    """
+    base = next(r for r in results if r.scenario.name == baseline)
+    for other in results:
+        if other is base:
+            continue
+        a, b = base.manifest, other.manifest
+        for key, what in (
+            ("weeks", "weeks"),
+            ("burn_in_weeks", "burn-in weeks"),
+            ("replication_seeds", "replication seeds"),
+        ):
+            if a.get(key) != b.get(key):
+                detail = (
+                    f"{a.get(key)} against {b.get(key)}"
+                    if key != "replication_seeds"
+                    else f"root seeds {a.get('root_seed')} and {b.get('root_seed')}, "
+                    f"{len(a.get(key, []))} and {len(b.get(key, []))} replications"
+                )
+                raise PairingError(
+                    f"cannot pair '{other.scenario.name}' with '{baseline}': their {what} "
+                    f"differ ({detail}); run both with the same seed, replications, weeks and "
+                    "burn-in"
+                )
+
+
+@dataclass
+class Comparison:
+    """Scenarios compared with a baseline on common seeds."""
+
+    results: list[Results]
+    baseline: str
+    table: pd.DataFrame
+
+    @property
+    def summary_stats(self) -> pd.DataFrame:
+        """Per-scenario statistics, all scenarios."""
+        return pd.concat([r.summary_stats for r in self.results], ignore_index=True)
+
+    @property
+    def timeseries(self) -> pd.DataFrame:
+        """Weekly rows, all scenarios."""
+        return pd.concat([r.timeseries for r in self.results], ignore_index=True)
+
+    @property
+    def burn_in_weeks(self) -> int:
+        """Burn-in of the baseline (the same for all, checked)."""
+        return self.results[0].scenario.burn_in_weeks
+
+
+def compare(
+    results: list[Results], baseline: str | None = None, metrics: list[str] | None = None
+) -> Comparison:
+    """Pair every scenario with the baseline (the first unless named).
+
+    Raises:
+        PairingError: the baseline is unknown or a scenario cannot be paired with it.
+        OptionError: a metric is unknown.
+    """
+    if metrics is not None:
+        check_metrics(metrics)
+    names = [r.scenario.name for r in results]
+    baseline = baseline or names[0]
+    if baseline not in names:
+        raise PairingError(f"--baseline '{baseline}' is not one of {', '.join(names)}")
+    check_pairable(results, baseline)
+    summary = pd.concat([r.summary for r in results], ignore_index=True)
+    table = paired_differences(summary, baseline, metrics)
+    return Comparison(results, baseline, table)

@@ -1,0 +1,223 @@
+"""Reduce replications to summaries: pure functions, DataFrame in, DataFrame out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.errors import DeterSimError
+from sim.model.metrics import FLOWS, METRICS, STOCKS
+from sim.model.rules import WEEKS_PER_YEAR
+
+
+def summarise_replications(timeseries: pd.DataFrame, burn_in_weeks: int) -> pd.DataFrame:
+    """One row per replication: each flow per year and each stock's mean, after burn-in.
+
+    Args:
+        timeseries: Weekly rows with ``scenario, replication, seed, week`` and metric columns.
+        burn_in_weeks: Weeks excluded from the start.
+
+    Returns:
+        ``scenario, replication, seed, weeks`` then one column per metric.
+    """
+    post = timeseries[timeseries["week"] >= burn_in_weeks]
+    keys = ["scenario", "replication", "seed"]
+    grouped = post.groupby(keys, sort=True)
+    weeks = grouped["week"].count().rename("weeks")
+    flows = grouped[list(FLOWS)].sum().mul(WEEKS_PER_YEAR).div(weeks, axis=0)
+    stocks = grouped[list(STOCKS)].mean()
+    ordered = [m.name for m in METRICS]
+    summary = pd.concat([weeks, flows, stocks], axis=1)[["weeks", *ordered]]
+    return summary.reset_index()
+
+
+def metric_statistics(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per scenario and metric: mean, s.d., median, 5%/95% quantiles and a t-interval of the mean.
+
+    Args:
+        summary: Output of ``summarise_replications`` (one row per replication).
+        confidence: Confidence level of the interval of the mean.
+
+    Returns:
+        One row per scenario and metric with columns ``scenario, metric, kind, unit, n, mean,
+        sd, median, q05, q95, ci_low, ci_high``. With one replication the interval is NaN.
+    """
+    rows = []
+    for scenario, group in summary.groupby("scenario", sort=False):
+        for metric in METRICS:
+            values = group[metric.name].to_numpy(dtype=float)
+            n = len(values)
+            mean = float(values.mean())
+            sd = float(values.std(ddof=1)) if n > 1 else float("nan")
+            if n > 1:
+                half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)
+            else:
+                half = float("nan")
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "metric": metric.name,
+                    "kind": metric.kind,
+                    "unit": metric.unit + (" per year" if metric.kind == "flow" else ""),
+                    "n": n,
+                    "mean": mean,
+                    "sd": sd,
+                    "median": float(np.median(values)),
+                    "q05": float(np.quantile(values, 0.05)),
+                    "q95": float(np.quantile(values, 0.95)),
+                    "ci_low": mean - half,
+                    "ci_high": mean + half,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def compare_samples(
+    first: pd.DataFrame,
+    second: pd.DataFrame,
+    metrics: list[str] | None = None,
+) -> pd.DataFrame:
+    """Two-sample Welch t-tests of each metric, with Holm's correction for multiple tests.
+
+    Used to check that two engines (or two versions of the model) agree in distribution: the
+    samples are replications with independent seeds, one row each (``summarise_replications``).
+
+    Args:
+        first: One row per replication of the first sample.
+        second: One row per replication of the second sample.
+        metrics: Metric columns to test [every metric].
+
+    Returns:
+        One row per metric: ``metric, mean_first, mean_second, statistic, p_value, p_holm``.
+        A metric constant in both samples has p-value 1 if the constants agree, else 0.
+    """
+    names = metrics or [m.name for m in METRICS]
+    rows = []
+    for name in names:
+        x = first[name].to_numpy(dtype=float)
+        y = second[name].to_numpy(dtype=float)
+        if np.ptp(x) == 0 and np.ptp(y) == 0:
+            statistic, p_value = 0.0, float(x[0] == y[0])
+        else:
+            result = stats.ttest_ind(x, y, equal_var=False)
+            statistic, p_value = float(result.statistic), float(result.pvalue)
+        rows.append(
+            {
+                "metric": name,
+                "mean_first": float(x.mean()),
+                "mean_second": float(y.mean()),
+                "statistic": statistic,
+                "p_value": p_value,
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["p_holm"] = holm(table["p_value"].to_numpy())
+    return table
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (family-wise error control).
+
+    Args:
+        p_values: Unadjusted p-values.
+
+    Returns:
+        Adjusted p-values, in the input order.
+    """
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    order = np.argsort(p)
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    result = np.empty(m)
+    result[order] = np.minimum(adjusted, 1.0)
+    return result
+
+
+class PairingError(DeterSimError):
+    """Two sets of replications cannot be paired (different seeds, weeks or burn-in)."""
+
+
+def paired_differences(
+    summary: pd.DataFrame,
+    baseline: str,
+    metrics: list[str] | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Change of each metric against ``baseline``, paired by replication (common seeds).
+
+    For scenario ``B`` against baseline ``A``, replication ``i`` of both used the same seed, so
+    the differences ``d_i = B_i - A_i`` are independent draws of the effect. The absolute
+    change is their mean with a t-interval. The percent change is ``100 (mean B / mean A - 1)``;
+    its interval comes from the delta method for a ratio of paired means,
+    ``se(R) = sqrt(var(B) + R^2 var(A) - 2 R cov(A, B)) / (sqrt(n) mean A)``, with a t
+    quantile of ``n - 1`` degrees of freedom (undefined when the baseline mean is 0).
+
+    Args:
+        summary: One row per scenario and replication (``summarise_replications`` output, or
+            several concatenated): ``scenario, replication, seed`` and metric columns.
+        baseline: The scenario the others are compared with.
+        metrics: Metrics to compare [all].
+        confidence: Level of the intervals.
+
+    Returns:
+        One row per (scenario other than the baseline, metric): ``scenario, baseline, metric,
+        n, baseline_mean, mean, change, change_ci_low, change_ci_high, change_pct,
+        change_pct_ci_low, change_pct_ci_high``.
+
+    Raises:
+        PairingError: the baseline is missing, or a scenario's replications do not have the
+            baseline's seeds.
+    """
+    names = metrics or [m.name for m in METRICS]
+    if baseline not in set(summary["scenario"]):
+        raise PairingError(f"baseline '{baseline}' is not among the scenarios compared")
+    base = summary[summary["scenario"] == baseline].set_index("replication").sort_index()
+    rows = []
+    for scenario, group in summary.groupby("scenario", sort=False):
+        if scenario == baseline:
+            continue
+        other = group.set_index("replication").sort_index()
+        if (
+            list(other.index) != list(base.index)
+            or not (other["seed"].to_numpy() == base["seed"].to_numpy()).all()
+        ):
+            raise PairingError(
+                f"'{scenario}' and '{baseline}' were not run on the same seeds (replications "
+                f"{len(other)} and {len(base)}); run both with the same seed and replications"
+            )
+        n = len(other)
+        t = stats.t.ppf(0.5 + confidence / 2, n - 1) if n > 1 else float("nan")
+        for name in names:
+            a = base[name].to_numpy(dtype=float)
+            b = other[name].to_numpy(dtype=float)
+            d = b - a
+            change = float(d.mean())
+            half = t * float(d.std(ddof=1)) / np.sqrt(n) if n > 1 else float("nan")
+            mean_a, mean_b = float(a.mean()), float(b.mean())
+            if mean_a != 0 and n > 1:
+                ratio = mean_b / mean_a
+                cov = np.cov(a, b, ddof=1)
+                var = cov[1, 1] + ratio**2 * cov[0, 0] - 2 * ratio * cov[0, 1]
+                se = np.sqrt(max(var, 0.0)) / (np.sqrt(n) * abs(mean_a))
+                pct, pct_half = 100 * (ratio - 1), 100 * t * se
+            else:
+                pct = 100 * (mean_b / mean_a - 1) if mean_a != 0 else float("nan")
+                pct_half = float("nan")
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "baseline": baseline,
+                    "metric": name,
+                    "n": n,
+                    "baseline_mean": mean_a,
+                    "mean": mean_b,
+                    "change": change,
+                    "change_ci_low": change - half,
+                    "change_ci_high": change + half,
+                    "change_pct": pct,
+                    "change_pct_ci_low": pct - pct_half,
+                    "change_pct_ci_high": pct + pct_half,
+                }
+            )
+    return pd.DataFrame(rows)

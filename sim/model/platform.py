@@ -1,0 +1,86 @@
+"""The platform: detection, takedowns, strikes, closures, referrals and lawsuits (ODD 4.3)."""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+from sim.model import rules
+
+
+class Platform(mesa.Agent):
+    """The platform: detection, takedowns, strikes, closures, referrals and lawsuits (ODD 4.3)."""
+
+    def step(self) -> None:
+        """Run the platform's phase of the week."""
+        model, week = self.model, self.model.current_week
+        pop, plat = model.population, model.params.platform
+        rng = week.rng("detection")
+        active = pop.active_indices()
+        listings = pop.values("listings", active)
+        detections = rng.binomial(listings, plat.detection_rate)
+        strikes = rng.binomial(detections, plat.strike_per_takedown)
+        closed = active[pop.take_down(active, detections, strikes) >= plat.strike_limit]
+        week.tally("listings_live", int(listings.sum()))
+        week.tally("listings_removed", int(detections.sum()))
+
+        eligible = closed[
+            (pop.values("cumulative_sales", closed) >= plat.criminal_threshold_cny)
+            & ~pop.values("case_open", closed)
+        ]
+        referral_draw = week.rng("referral").random(len(eligible))
+        referred = eligible[referral_draw < plat.referral_rate]
+        pop.set_case_open(referred, True)
+        self.refer(referred)
+        pop.close_stores(closed)
+
+        suits = self._file_lawsuits(pop.trading_indices())
+        week.tally("stores_closed", len(closed) + suits)
+        week.tally("referrals", len(referred))
+
+    def refer(self, sellers: np.ndarray) -> None:
+        """Hand referred cases to the enforcer of each seller's region.
+
+        The draw that decides each case's pursuit is taken here, at referral, from the
+        ``prosecution`` stream (ODD 4.5), so it does not depend on when the case is reviewed.
+
+        Args:
+            sellers: Referred sellers, in increasing order.
+        """
+        if len(sellers) == 0:
+            return
+        model = self.model
+        pop = model.population
+        draws = model.current_week.rng("prosecution").random(len(sellers))
+        regions = pop.values("region", sellers)
+        sales = pop.values("cumulative_sales", sellers)
+        for enforcer in model.enforcers:
+            mine = regions == enforcer.region
+            if mine.any():
+                enforcer.take_in(sellers[mine], draws[mine], sales[mine])
+
+    def _file_lawsuits(self, candidates: np.ndarray) -> int:
+        """Sue large active sellers, chosen with probability proportional to their sales.
+
+        Args:
+            candidates: Sellers still active after closures.
+
+        Returns:
+            Number of lawsuits filed (each also closes the store).
+        """
+        model, week = self.model, self.model.current_week
+        pop, plat = model.population, model.params.platform
+        rng = week.rng("lawsuits")
+        wanted = rng.poisson(plat.lawsuits_per_year / rules.WEEKS_PER_YEAR)
+        if wanted == 0:
+            return 0
+        weights = pop.values("cumulative_sales", candidates).astype(np.float64)
+        if weights.sum() <= 0:
+            return 0
+        size = min(wanted, int(np.count_nonzero(weights)))
+        sued = np.sort(rng.choice(candidates, size=size, replace=False, p=weights / weights.sum()))
+        pop.close_stores(sued)
+        for _ in sued:
+            week.publicity.add(0)
+        week.tally("lawsuits", size)
+        return size

@@ -1,0 +1,169 @@
+"""The counterfeiters as the rest of the model sees them, and how they are first drawn.
+
+``draw_population`` draws the sellers at week 0 (traits, initial state, social network) from
+the ``population`` and ``network`` streams, identically for both engines. The counterfeiters
+themselves are engine-specific: ``sim.model.arrays.CounterfeiterArrays`` holds them
+column-wise in numpy arrays, ``sim.model.agents.CounterfeiterAgents`` as one ``mesa.Agent``
+each. The platform, the enforcers and the model talk to either through the ``Population``
+protocol below, so their logic exists once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from scipy import sparse
+
+from sim.model.network import small_world
+
+if TYPE_CHECKING:
+    from sim.model.streams import Streams
+    from sim.model.week import Publicity
+    from sim.scenario import Scenario
+
+
+INITIAL_STORE_AGE_WEEKS = 26  # Stores start with up to this many weeks of sales; assumption
+SENTENCE_ANCHOR_CONCENTRATION = 10.0  # Beta concentration of perceived sentence shares
+MAX_LISTINGS = 1_000_000_000  # Listings per store are capped here (they are stored as int32)
+
+
+@dataclass
+class InitialPopulation:
+    """The sellers at week 0, one array element per seller (identical for both engines).
+
+    Floating-point traits are float32: the engines compute the decision rule in single
+    precision (ODD 7.1).
+    """
+
+    region: np.ndarray
+    sales: np.ndarray
+    listings: np.ndarray
+    outside_ratio: np.ndarray
+    prison_year_cost: np.ndarray
+    sentence_anchor: np.ndarray
+    strikes: np.ndarray
+    cumulative_sales: np.ndarray
+    contacts: sparse.csr_array
+
+
+def draw_population(scenario: Scenario, streams: Streams) -> InitialPopulation:
+    """Draw the initial sellers from the ``population`` and ``network`` streams (ODD 5).
+
+    Args:
+        scenario: The scenario.
+        streams: The replication's streams.
+
+    Returns:
+        The sellers' traits and initial state.
+    """
+    p = scenario
+    n = p.population.sellers
+    rng = streams.get("population")
+    shares = np.asarray(p.population.region_shares, dtype=float)
+    counts = np.floor(shares / shares.sum() * n).astype(np.int64)
+    counts[: n - counts.sum()] += 1
+    region = np.repeat(np.arange(len(shares), dtype=np.int16), counts)
+    f32 = np.float32
+    sales = (
+        p.economics.sales_median_cny * np.exp(p.economics.sales_sigma * rng.standard_normal(n))
+    ).astype(f32)
+    listings = np.clip(
+        np.rint(
+            p.population.listings_median
+            * np.exp(p.population.listings_sigma * rng.standard_normal(n))
+        ),
+        1,
+        MAX_LISTINGS,
+    ).astype(np.int32)
+    outside_ratio = (
+        p.economics.outside_option_ratio
+        * np.exp(p.economics.outside_option_sigma * rng.standard_normal(n))
+    ).astype(f32)
+    prison_year_cost = (
+        p.economics.prison_year_cost_cny
+        * np.exp(p.economics.prison_year_cost_sigma * rng.standard_normal(n))
+    ).astype(f32)
+    share = p.beliefs.perceived_sentence_share
+    concentration = SENTENCE_ANCHOR_CONCENTRATION
+    sentence_anchor = (
+        rng.beta(share * concentration, (1 - share) * concentration, n)
+        if 0 < share < 1
+        else np.full(n, share)
+    ).astype(f32)
+    # Stores of different ages at the start, so closures do not come as one cohort.
+    strikes = rng.integers(0, p.platform.strike_limit, n).astype(np.int32)
+    cumulative_sales = (sales * rng.uniform(0, INITIAL_STORE_AGE_WEEKS, n)).astype(f32)
+    contacts = small_world(
+        region,
+        p.population.network_degree,
+        p.population.network_rewiring,
+        streams.get("network"),
+    )
+    return InitialPopulation(
+        region,
+        sales,
+        listings,
+        outside_ratio,
+        prison_year_cost,
+        sentence_anchor,
+        strikes,
+        cumulative_sales,
+        contacts,
+    )
+
+
+class Population(Protocol):
+    """What the platform, the enforcers and the model ask of the counterfeiters.
+
+    Sellers are named by their index ``0 .. n-1``; index arrays are in increasing order.
+    Both engines implement it: ``sim.model.arrays.CounterfeiterArrays`` and
+    ``sim.model.agents.CounterfeiterAgents``.
+    """
+
+    n: int
+
+    def decide(self) -> None:
+        """Phase 1: sellers free to choose decide whether to be active this week."""
+
+    def earn(self) -> float:
+        """Phase 2: active sellers earn; returns the week's counterfeit sales (CNY)."""
+
+    def active_indices(self) -> np.ndarray:
+        """Sellers active this week."""
+
+    def trading_indices(self) -> np.ndarray:
+        """Sellers active this week whose store is still open (not closed this week)."""
+
+    def values(self, field: str, sellers: np.ndarray) -> np.ndarray:
+        """The attribute ``field`` of ``sellers``, as an array."""
+
+    def column(self, field: str) -> np.ndarray:
+        """The attribute ``field`` of every seller, as an array (for inspection)."""
+
+    def take_down(
+        self, sellers: np.ndarray, detections: np.ndarray, strikes: np.ndarray
+    ) -> np.ndarray:
+        """Record the week's takedowns and strikes; returns each seller's strikes now."""
+
+    def set_case_open(self, sellers: np.ndarray, value: bool) -> None:
+        """Mark criminal cases against ``sellers`` as open (queued or processed) or closed."""
+
+    def close_stores(self, sellers: np.ndarray) -> None:
+        """Close the stores of ``sellers`` (strike limit or lawsuit)."""
+
+    def prosecute(self, sellers: np.ndarray) -> None:
+        """Start the prosecution of ``sellers``."""
+
+    def sentence(self, sellers: np.ndarray, weeks: np.ndarray) -> None:
+        """End the cases of ``sellers`` with ``weeks`` of prison (0: released)."""
+
+    def update_beliefs(self, publicity: Publicity) -> None:
+        """Phase 5: update perceived risk, sentence and takedown rate."""
+
+    def advance_timers(self) -> None:
+        """Phase 6: suspensions and prison terms run down."""
+
+    def census(self) -> dict[str, Any]:
+        """Counts by state, active sellers and mean beliefs, for the week's record."""

@@ -1,0 +1,1 @@
+"""Reporting: figures, number formats and the briefing, drawn from the experiments' tables."""

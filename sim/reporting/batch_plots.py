@@ -1,0 +1,306 @@
+"""Figures of batches and validation experiments: ``plot_x(table, ..., ax=None) -> Axes``.
+
+The heat map of a sweep, sensitivity bars, elasticities beside the literature, a policy
+introduced mid-run, and hysteresis.
+"""
+
+from __future__ import annotations
+
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from sim.experiments.sweep import swept_parameters
+from sim.reporting.canvas import UNITS, new_axes, param_label, short_name, style
+from sim.reporting.format import short_number
+from sim.reporting.plots import plot_timeseries
+
+
+def plot_heatmap(
+    table: pd.DataFrame,
+    metric: str = "active_sellers",
+    ax: Axes | None = None,
+) -> Axes:
+    """Change of ``metric`` against the reference over a one- or two-parameter sweep.
+
+    Two parameters: a heat map of the percent change of the metric's mean against the
+    reference (the scenario unchanged), each cell labelled, with the contour where the metric
+    is halved (-50%). One parameter: the change with its 95% interval, and the -50% line.
+
+    Args:
+        table: The sweep table (``sweep.csv``): ``point, label``, the swept parameters, then
+            ``<metric>_mean``, ``<metric>_ci_low``, ``<metric>_ci_high`` per metric.
+        metric: The metric to show.
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    params = swept_parameters(table)
+    if not 1 <= len(params) <= 2:
+        raise ValueError(f"a heat map needs one or two swept parameters, not {len(params)}")
+    reference = table[table.label == "reference"]
+    if reference.empty:
+        raise ValueError("the sweep table has no reference row")
+    base = float(reference[f"{metric}_mean"].iloc[0])
+    cells = table[table.label != "reference"]
+    change = 100 * (cells[f"{metric}_mean"] / base - 1)
+    ax = new_axes(ax)
+    if len(params) == 1:
+        (x,) = params
+        order = np.argsort(cells[x].to_numpy())
+        xs = cells[x].to_numpy()[order]
+        low = (100 * (cells[f"{metric}_ci_low"] / base - 1)).to_numpy()[order]
+        high = (100 * (cells[f"{metric}_ci_high"] / base - 1)).to_numpy()[order]
+        ax.fill_between(xs, low, high, color="0.8", label="95% interval of the mean")
+        ax.plot(xs, change.to_numpy()[order], "o-", color="black", label="mean")
+        ax.axhline(-50, color="black", linestyle="--", linewidth=1, label="halved (-50%)")
+        ax.axhline(0, color="0.5", linewidth=0.8)
+        ax.set_xlabel(param_label(x))
+        ax.set_ylabel(f"{metric.replace('_', ' ')}: change against reference (%)")
+        ax.legend(frameon=False)
+    else:
+        x, y = params
+        xs, ys = np.sort(cells[x].unique()), np.sort(cells[y].unique())
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for (xv, yv), value in zip(zip(cells[x], cells[y], strict=True), change, strict=True):
+            grid[np.searchsorted(ys, yv), np.searchsorted(xs, xv)] = value
+        limit = max(1.0, float(np.nanmax(np.abs(grid))))
+        # Cells on an even lattice labelled with the values, whatever their spacing.
+        columns, rows = np.arange(len(xs)), np.arange(len(ys))
+        mesh = ax.pcolormesh(
+            columns, rows, grid, shading="nearest", cmap="RdBu_r", vmin=-limit, vmax=limit
+        )
+        colorbar = ax.figure.colorbar(mesh, ax=ax)
+        colorbar.set_label(f"{metric.replace('_', ' ')}: change against reference (%)")
+        if len(xs) > 1 and len(ys) > 1 and np.nanmin(grid) < -50 < np.nanmax(grid):
+            contour = ax.contour(columns, rows, grid, levels=[-50], colors="black", linewidths=2.5)
+            ax.clabel(contour, fmt={-50: "halved"}, fontsize=10)
+        elif np.nanmin(grid) > -50:
+            ax.annotate(
+                f"no swept point halves {metric.replace('_', ' ')} (all above -50%)",
+                xy=(0.5, 1.0),
+                xycoords="axes fraction",
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=9,
+                style="italic",
+            )
+        if grid.size <= 150:
+            for i in rows:
+                for j in columns:
+                    if np.isfinite(grid[i, j]):
+                        ax.text(
+                            j,
+                            i,
+                            f"{grid[i, j]:+.0f}%",
+                            ha="center",
+                            va="center",
+                            fontsize=9,
+                            color="white" if abs(grid[i, j]) > limit * 0.6 else "black",
+                        )
+        ax.set_xticks(columns, [f"{v:g}" for v in xs])
+        ax.set_yticks(rows, [f"{v:g}" for v in ys])
+        ax.set_xlabel(param_label(x))
+        ax.set_ylabel(param_label(y))
+    ax.set_title(
+        f"{metric.replace('_', ' ').capitalize()}: change against the scenario as given\n"
+        f"(reference mean {base:,.4g} {UNITS.get(metric, '')})",
+        pad=18,
+    )
+    return ax
+
+
+def plot_sensitivity(indices: pd.DataFrame, metric: str, ax: Axes | None = None) -> Axes:
+    """Sensitivity indices of ``metric`` as horizontal bars with 95% intervals (tornado order).
+
+    Args:
+        indices: ``sensitivity.csv``: ``metric, parameter, index, value, conf, ...``.
+        metric: The metric to show.
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    rows = indices[indices.metric == metric]
+    kinds = list(dict.fromkeys(rows["index"]))
+    main = "ST" if "ST" in kinds else kinds[0]
+    order = rows[rows["index"] == main].sort_values("value")["parameter"].tolist()
+    ax = new_axes(ax, (8, 1.2 + 0.6 * len(order)))
+    height = 0.8 / len(kinds)
+    styles = [
+        {"color": "0.25", "hatch": ""},
+        {"color": "0.7", "hatch": "//"},
+    ]
+    for k, kind in enumerate(kinds):
+        part = rows[rows["index"] == kind].set_index("parameter").loc[order]
+        positions = np.arange(len(order)) + (k - (len(kinds) - 1) / 2) * height
+        error = part["conf"].to_numpy()
+        ax.barh(
+            positions,
+            part["value"],
+            height=height,
+            xerr=np.where(np.isfinite(error), error, 0),
+            capsize=3,
+            label=kind,
+            edgecolor="black",
+            **styles[k % len(styles)],
+        )
+    ax.set_yticks(np.arange(len(order)), [short_name(p) for p in order])
+    ax.axvline(0, color="black", linewidth=0.8)
+    if main == "ST":
+        ax.set_xlabel("share of the variance (S1: alone; ST: with interactions); bars: 95% CI")
+    else:
+        ax.set_xlabel(
+            f"mean absolute elementary effect over the range ({UNITS.get(metric, '')}); "
+            "bars: 95% CI"
+        )
+    ax.set_title(f"What {metric.replace('_', ' ')} depends on")
+    ax.legend(frameon=False, loc="lower right")
+    return ax
+
+
+def plot_elasticities(table: pd.DataFrame, metric: str, ax: Axes | None = None) -> Axes:
+    """Arc elasticity of ``metric`` for each parameter, with its 95% interval.
+
+    Shaded behind each: the range the literature reports for that kind of lever (certainty
+    or severity).
+
+    Args:
+        table: ``sim.validation.elasticity_table`` output.
+        metric: The metric.
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    part = table[table.metric == metric].reset_index(drop=True)
+    ax = new_axes(ax, (8, 1.5 + 0.7 * len(part)))
+    words = metric.removesuffix("_cny").replace("_", " ")
+    positions = np.arange(len(part))
+    shaded: set[str] = set()
+    for i, row in part.iterrows():
+        if row.literature_low == row.literature_low:  # not NaN
+            label = f"literature, {row.kind}" if row.kind not in shaded else None
+            shaded.add(row.kind)
+            look = {"certainty": ("#56B4E9", ""), "severity": ("#E69F00", "//")}[row.kind]
+            ax.fill_betweenx(
+                [i - 0.4, i + 0.4],
+                row.literature_low,
+                row.literature_high,
+                color=look[0],
+                alpha=0.35,
+                hatch=look[1],
+                linewidth=0,
+                label=label,
+            )
+    error = np.vstack([part.elasticity - part.ci_low, part.ci_high - part.elasticity])
+    ax.errorbar(
+        part.elasticity,
+        positions,
+        xerr=np.nan_to_num(error),
+        fmt="o",
+        color="black",
+        capsize=4,
+        label="model (95% interval)",
+    )
+    for i, row in part.iterrows():
+        ax.annotate(
+            f"{row.elasticity:+.3f}",
+            (row.elasticity, i),
+            textcoords="offset points",
+            xytext=(0, 8),
+            ha="center",
+            fontsize=9,
+        )
+    ax.axvline(0, color="black", linewidth=0.8)
+    labels = [f"{short_name(p)}\n({v:g})" for p, v in zip(part.parameter, part.value, strict=True)]
+    ax.set_yticks(positions, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"arc elasticity of {words} (% change per % change)")
+    ax.set_title(f"Elasticity of {words} to each lever, at the scenario")
+    ax.legend(frameon=False, loc="best", fontsize=9)
+    return ax
+
+
+def plot_intervention(
+    timeseries: pd.DataFrame,
+    metric: str,
+    at: int,
+    until: int | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """``metric`` per week in a baseline and in the run where a policy starts at week ``at``.
+
+    The weeks the policy is in force are shaded; year marks follow the change.
+
+    Returns:
+        The axes.
+    """
+    ax = plot_timeseries(timeseries, metric, 0, ax=ax)
+    end = until if until is not None else int(timeseries.week.max()) + 1
+    ax.axvspan(at, end, color="#009E73", alpha=0.08, zorder=0)
+    ax.axvline(at, color="#009E73", linewidth=1.2)
+    ax.text(at, 0.98, " policy starts", transform=ax.get_xaxis_transform(), va="top", fontsize=9)
+    if until is not None:
+        ax.axvline(until, color="#009E73", linewidth=1.2, linestyle="--")
+        ax.text(
+            until, 0.98, " policy ends", transform=ax.get_xaxis_transform(), va="top", fontsize=9
+        )
+    for k in range(1, 5):
+        week = at + 52 * k
+        if week <= timeseries.week.max():
+            ax.axvline(week, color="0.7", linewidth=0.6, linestyle=":")
+            ax.text(
+                week, 0.02, f"+{k} y", transform=ax.get_xaxis_transform(), fontsize=8, color="0.4"
+            )
+    ax.set_title(
+        f"{metric.replace('_', ' ').capitalize()} per week: median and 5%-95% of replications"
+    )
+    return ax
+
+
+def plot_hysteresis(table: pd.DataFrame, field: str, metric: str, ax: Axes | None = None) -> Axes:
+    """``metric`` at each value of ``field`` on the way up and on the way down (95% intervals).
+
+    Two separate curves at the same values mean the system remembers where it came from.
+
+    Args:
+        table: ``sim.validation.hysteresis_table`` output.
+        field: The parameter stepped.
+        metric: The metric.
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    ax = new_axes(ax)
+    part = table[table.metric == metric]
+    top = part[part.leg == "top"]
+    for k, (leg, marker) in enumerate((("up", "o"), ("down", "s"))):
+        rows = pd.concat([part[part.leg == leg], top]).sort_values("value")
+        look = style(k + 1)
+        error = np.vstack([rows["mean"] - rows.ci_low, rows.ci_high - rows["mean"]])
+        ax.errorbar(
+            rows.value,
+            rows["mean"],
+            yerr=np.nan_to_num(error),
+            marker=marker,
+            color=look["color"],
+            linestyle=look["linestyle"],
+            capsize=3,
+            label=f"way {leg}",
+        )
+    if (part.value > 0).all() and part.value.max() / part.value.min() > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(param_label(field))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: short_number(v)))
+    ax.set_ylabel(f"{metric.replace('_', ' ')} ({UNITS.get(metric, '')})")
+    ax.set_title(
+        f"{metric.replace('_', ' ').capitalize()} as {short_name(field)} goes up, then down"
+    )
+    ax.legend(frameon=False)
+    return ax

@@ -1,0 +1,118 @@
+"""The figure files of experiments: drawn from their results, saved beside their tables.
+
+The experiments (``sim.experiments``) write tables only; the command line calls these
+functions after them, and a notebook can too. Each returns the path written, or None when
+the result cannot give the figure (runs failed, or a sweep of more than two parameters).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from sim._version import __version__
+from sim.experiments.batch import Batch, BatchResult
+from sim.experiments.hysteresis import Hysteresis, hysteresis_path
+from sim.experiments.intervention import Intervention
+from sim.experiments.sweep import swept_parameters
+from sim.reporting.batch_plots import (
+    plot_elasticities,
+    plot_heatmap,
+    plot_hysteresis,
+    plot_intervention,
+    plot_sensitivity,
+)
+from sim.reporting.canvas import save_figure, subplots
+from sim.reporting.plots import plot_timeseries
+
+
+def batch_footer(batch: Batch, what: str) -> str:
+    """Provenance line of a batch's figures."""
+    return (
+        f"deter-sim {__version__} | {what} of scenario {batch.base.name} | "
+        f"{batch.replications} replication(s) per point, root seed {batch.base.seed} | "
+        f"{len(batch.points)} points"
+    )
+
+
+def sweep_figure(result: BatchResult, metric: str = "active_sellers") -> Path | None:
+    """``heatmap.png`` of a sweep of one or two parameters whose runs all finished."""
+    table = result.table
+    if table is None or not result.complete or not 1 <= len(swept_parameters(table)) <= 2:
+        return None
+    figure, axes = subplots(1, 1)
+    plot_heatmap(table, metric, ax=axes[0])
+    return save_figure(figure, result.out / "heatmap.png", batch_footer(result.batch, "sweep"))
+
+
+def sensitivity_figure(result: BatchResult) -> Path | None:
+    """``sensitivity.png``: one panel of bars per metric analysed."""
+    if result.table is None:
+        return None
+    definition = result.batch.definition
+    metrics = list(definition["metrics"])
+    figure, axes = subplots(len(metrics), len(definition["params"]))
+    for ax, metric in zip(axes, metrics, strict=True):
+        plot_sensitivity(result.table, metric, ax=ax)
+    what = f"{definition['method']}, {definition['samples']} base samples"
+    return save_figure(figure, result.out / "sensitivity.png", batch_footer(result.batch, what))
+
+
+def elasticity_figure(result: BatchResult) -> Path | None:
+    """``elasticities.png``: one panel per metric, the literature's ranges shaded."""
+    if result.table is None:
+        return None
+    definition = result.batch.definition["elasticity"]
+    metrics = list(definition["metrics"])
+    figure, axes = subplots(len(metrics), len(definition["params"]))
+    for ax, metric in zip(axes, metrics, strict=True):
+        plot_elasticities(result.table, metric, ax=ax)
+    what = f"arc elasticities, step {definition['step']:.0%}"
+    return save_figure(figure, result.out / "elasticities.png", batch_footer(result.batch, what))
+
+
+def intervention_figure(result: Intervention, metric: str = "active_sellers") -> Path:
+    """``intervention.png``: the metric week by week with and without the policy."""
+    figure, ax = plt.subplots(figsize=(9, 5.5), layout="constrained")
+    both = pd.concat([result.baseline.timeseries, result.treated.timeseries])
+    plot_intervention(both, metric, result.at, result.until, ax=ax)
+    baseline = result.baseline.scenario
+    until = f" to {result.until}" if result.until else ""
+    footer = (
+        f"{result.policy} from week {result.at}{until} against {baseline.name} | "
+        f"{baseline.replications} paired replication(s), root seed {baseline.seed}"
+    )
+    return save_figure(figure, result.out / "intervention.png", footer)
+
+
+def hysteresis_figure(result: Hysteresis, metric: str = "active_sellers") -> Path:
+    """``hysteresis.png``: levels up and down, and the metric week by week along the path."""
+    figure, axes = plt.subplots(1, 2, figsize=(13, 5.5), layout="constrained")
+    plot_hysteresis(result.table, result.field, metric, ax=axes[0])
+    start, hold = result.start, result.hold
+    plot_timeseries(result.results.timeseries, metric, start, ax=axes[1])
+    path = hysteresis_path(result.values)
+    for i, value in enumerate(path):
+        if i:
+            axes[1].axvline(start + i * hold, color="0.6", linewidth=0.8)
+        axes[1].text(
+            start + (i + 0.5) * hold,
+            0.02,
+            f"{value:g}",
+            transform=axes[1].get_xaxis_transform(),
+            ha="center",
+            fontsize=8,
+            color="0.3",
+        )
+    short = result.field.rpartition(".")[2].replace("_", " ")
+    noun = metric.replace("_cny", "").replace("_", " ").capitalize()
+    axes[1].set_title(f"{noun} per week as {short} steps up and down")
+    base = result.results.scenario
+    footer = (
+        f"{result.field} stepped {', '.join(f'{v:g}' for v in path)} (each {hold} weeks) in "
+        f"{base.name.removesuffix('_hysteresis')} | {base.replications} replication(s), "
+        f"root seed {base.seed}"
+    )
+    return save_figure(figure, result.out / "hysteresis.png", footer)

@@ -1,0 +1,205 @@
+"""Figures of scenarios compared: ``plot_x(table, ..., ax=None) -> Axes``.
+
+Time series, change, funnel and beliefs, drawn from the tables of ``sim.experiments.compare``
+and ``sim.experiments.runner``.
+"""
+
+from __future__ import annotations
+
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from sim.reporting.canvas import FUNNEL, UNITS, new_axes, style
+from sim.reporting.format import short_number
+
+
+def plot_timeseries(
+    timeseries: pd.DataFrame,
+    metric: str = "active_sellers",
+    burn_in_weeks: int = 0,
+    ax: Axes | None = None,
+) -> Axes:
+    """Weekly ``metric`` per scenario: the median over replications and the 5%-95% band.
+
+    Args:
+        timeseries: Weekly rows of one or more scenarios (``scenario, replication, week``, ...).
+        metric: The metric.
+        burn_in_weeks: Weeks shaded as burn-in (not used in the summaries).
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    ax = new_axes(ax)
+    for k, (scenario, rows) in enumerate(timeseries.groupby("scenario", sort=False)):
+        weekly = rows.groupby("week")[metric]
+        median = weekly.median()
+        low, high = weekly.quantile(0.05), weekly.quantile(0.95)
+        look = style(k)
+        ax.fill_between(median.index, low, high, color=look["color"], alpha=0.15, linewidth=0)
+        ax.plot(
+            median.index,
+            median,
+            color=look["color"],
+            linestyle=look["linestyle"],
+            linewidth=2,
+            label=scenario,
+        )
+    if burn_in_weeks:
+        ax.axvspan(0, burn_in_weeks, color="0.9", zorder=0)
+        ax.text(
+            burn_in_weeks / 2,
+            1.0,
+            "burn-in",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="top",
+            fontsize=9,
+            color="0.4",
+        )
+    ax.set_xlabel("week")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: short_number(v)))
+    ax.set_ylabel(
+        f"{metric.replace('_', ' ')} ({UNITS.get(metric, '').replace(' per year', ' per week')})"
+    )
+    ax.set_title(
+        f"{metric.replace('_', ' ').capitalize()} per week: median and 5%-95% of replications"
+    )
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_change(
+    comparison: pd.DataFrame, metrics: list[str] | None = None, ax: Axes | None = None
+) -> Axes:
+    """Percent change of each metric against the baseline, with 95% intervals (paired).
+
+    Args:
+        comparison: ``sim.analysis.paired_differences`` output.
+        metrics: Metrics to show [those in the table].
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    metrics = metrics or list(dict.fromkeys(comparison.metric))
+    scenarios = list(dict.fromkeys(comparison.scenario))
+    ax = new_axes(ax, (8, 1.5 + 0.45 * len(metrics) * max(1, len(scenarios))))
+    height = 0.8 / len(scenarios)
+    for k, scenario in enumerate(scenarios):
+        part = comparison[comparison.scenario == scenario].set_index("metric").loc[metrics]
+        positions = np.arange(len(metrics)) - 0.4 + height * (k + 0.5)
+        values = part.change_pct.to_numpy()
+        error = np.vstack([values - part.change_pct_ci_low, part.change_pct_ci_high - values])
+        look = style(k + 1)
+        ax.barh(
+            positions,
+            values,
+            height=height,
+            xerr=np.nan_to_num(error),
+            capsize=3,
+            color=look["color"],
+            hatch=look["hatch"],
+            edgecolor="black",
+            label=scenario,
+        )
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(np.arange(len(metrics)), [m.replace("_", " ") for m in metrics])
+    ax.invert_yaxis()
+    reach = float(np.nanmax(np.abs(comparison[comparison.metric.isin(metrics)].change_pct_ci_high)))
+    if reach > 300:
+        # Falls (at most -100%) and rises of many times both stay readable.
+        ax.set_xscale("symlog", linthresh=100, linscale=1.5)
+        ax.set_xlim(left=-110)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:+,.0f}"))
+    scale = " (linear to ±100%, logarithmic beyond)" if reach > 300 else ""
+    ax.set_xlabel(f"change against {comparison.baseline.iloc[0]} (%){scale}; bars: 95% interval")
+    ax.set_title(f"What each scenario changes, against {comparison.baseline.iloc[0]}")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_funnel(summary_stats: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """The enforcement funnel per scenario, per year on a log scale, with 95% intervals.
+
+    Listings removed, stores closed, cases referred, pursued and convicted.
+
+    Args:
+        summary_stats: ``metric_statistics`` rows of one or more scenarios.
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    ax = new_axes(ax)
+    scenarios = list(dict.fromkeys(summary_stats.scenario))
+    width = 0.8 / len(scenarios)
+    for k, scenario in enumerate(scenarios):
+        part = (
+            summary_stats[summary_stats.scenario == scenario].set_index("metric").loc[list(FUNNEL)]
+        )
+        positions = np.arange(len(FUNNEL)) - 0.4 + width * (k + 0.5)
+        values = part["mean"].to_numpy()
+        error = np.vstack([values - part.ci_low, part.ci_high - values])
+        look = style(k)
+        ax.bar(
+            positions,
+            values,
+            width=width,
+            yerr=np.nan_to_num(error),
+            capsize=2,
+            color=look["color"],
+            hatch=look["hatch"],
+            edgecolor="black",
+            label=scenario,
+        )
+    ax.set_yscale("log")
+    ax.set_xticks(
+        np.arange(len(FUNNEL)),
+        ["listings\nremoved", "stores\nclosed", "cases\nreferred", "cases\npursued", "convictions"],
+    )
+    ax.set_ylabel("per year (log scale)")
+    ax.set_title("The enforcement funnel: from takedowns to convictions")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_beliefs(timeseries: pd.DataFrame, burn_in_weeks: int = 0, ax: Axes | None = None) -> Axes:
+    """Perceived against true weekly risk of sanction over time, per scenario (medians).
+
+    Args:
+        timeseries: Weekly rows of one or more scenarios.
+        burn_in_weeks: Weeks shaded as burn-in.
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    ax = new_axes(ax)
+    for k, (scenario, rows) in enumerate(timeseries.groupby("scenario", sort=False)):
+        weekly = rows.groupby("week")
+        look = style(k)
+        ax.plot(
+            weekly["mean_perceived_risk"].median(),
+            color=look["color"],
+            linewidth=2,
+            label=f"{scenario}: perceived",
+        )
+        true = weekly["true_risk"].median().rolling(4, min_periods=1).mean()
+        ax.plot(
+            true,
+            color=look["color"],
+            linewidth=1.2,
+            linestyle=":",
+            label=f"{scenario}: true (4-week mean)",
+        )
+    if burn_in_weeks:
+        ax.axvspan(0, burn_in_weeks, color="0.9", zorder=0)
+    ax.set_yscale("log")
+    ax.set_xlabel("week")
+    ax.set_ylabel("weekly probability of criminal sanction (log scale)")
+    ax.set_title("Perceived risk (mean belief) against true risk (pursued / active)")
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax

@@ -1,0 +1,465 @@
+"""The parameter table: every parameter of the model, declared once.
+
+Each parameter has its unit, its allowed range and its source (or the word "assumption"), on
+one line of a section class. The defaults are the 2016 baseline; ``docs/ODD.md`` lists the same
+table for readers. A new mechanism's parameters go in its section here (or a new section,
+added to ``SECTIONS``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def param(default: Any, unit: str, source: str, description: str, **bounds: Any) -> Any:
+    """Declare a scenario parameter with its unit, source and bounds.
+
+    Args:
+        default: Default value (the 2016 baseline).
+        unit: Unit of the value, e.g. ``"CNY per week"``.
+        source: Where the value comes from, or ``"assumption"``.
+        description: What the parameter means.
+        **bounds: Pydantic bounds (``ge``, ``le``, ``gt``, ``lt``, ``min_length``, ...).
+
+    Returns:
+        A pydantic ``Field`` carrying the metadata in its JSON schema.
+    """
+    if isinstance(default, float | int) and not isinstance(default, bool):
+        bounds.setdefault("allow_inf_nan", False)
+    return Field(
+        default,
+        description=f"{description} [{unit}; {source}]",
+        json_schema_extra={"unit": unit, "source": source},
+        **bounds,
+    )
+
+
+class Section(BaseModel):
+    """Base for scenario sections: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class PopulationParams(Section):
+    """Who the potential counterfeit sellers are (fixed for a run)."""
+
+    sellers: int = param(
+        400_000,
+        "sellers",
+        "calibrated to the 2016 closures (docs/ODD.md section 7)",
+        "Potential counterfeit sellers on the platform",
+        ge=10,
+        le=20_000_000,
+    )
+    region_shares: list[Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]] = param(
+        [0.22, 0.18, 0.14, 0.12, 0.10, 0.09, 0.08, 0.07],
+        "share of sellers",
+        "assumption (coastal provinces hold most sellers)",
+        "Share of sellers in each region (normalised to sum to 1)",
+        min_length=1,
+        max_length=64,
+    )
+    listings_median: float = param(
+        560.0,
+        "counterfeit listings per store",
+        "calibrated to the 380 million listings removed in 2016",
+        "Median number of counterfeit listings an active store keeps live",
+        ge=1,
+        le=100_000,
+    )
+    listings_sigma: float = param(
+        0.8, "log-scale s.d.", "assumption", "Spread of listings per store (log-normal)", ge=0, le=3
+    )
+    network_degree: int = param(
+        8,
+        "contacts per seller",
+        "assumption (small-world, Watts & Strogatz 1998)",
+        "Contacts each seller observes in the social network",
+        ge=0,
+        le=100,
+    )
+    network_rewiring: float = param(
+        0.1,
+        "probability",
+        "assumption (Watts & Strogatz 1998)",
+        "Probability that a ring-lattice contact is replaced by a random seller of the region",
+        ge=0,
+        le=1,
+    )
+
+
+class EconomicsParams(Section):
+    """What counterfeiting pays and what sellers give up."""
+
+    sales_median_cny: float = param(
+        250.0,
+        "CNY per week",
+        "calibrated to the 4,500 eligible referrals of 2016",
+        "Median weekly counterfeit sales value of an active store",
+        gt=0,
+        le=1e8,
+    )
+    sales_sigma: float = param(
+        1.2, "log-scale s.d.", "assumption", "Spread of weekly sales (log-normal)", ge=0, le=4
+    )
+    margin_share: float = param(
+        0.4,
+        "share of sales",
+        "assumption (counterfeit gross margins of 30-60% reported by OECD/EUIPO 2016)",
+        "Weekly margin as a share of weekly sales",
+        gt=0,
+        le=1,
+    )
+    outside_option_ratio: float = param(
+        0.1,
+        "share of margin",
+        "calibrated to the 2016 closures",
+        "Median weekly outside option as a share of the seller's margin",
+        ge=0,
+        le=100,
+    )
+    outside_option_sigma: float = param(
+        0.6, "log-scale s.d.", "assumption", "Spread of the outside option ratio", ge=0, le=4
+    )
+    prison_year_cost_cny: float = param(
+        60_000.0,
+        "CNY per year in prison",
+        "assumption (about 1.8 x 2016 urban disposable income of 33,616 CNY, NBS)",
+        "Median cost a seller attaches to one year in prison",
+        ge=0,
+        le=1e9,
+    )
+    prison_year_cost_sigma: float = param(
+        0.7, "log-scale s.d.", "assumption", "Spread of the cost of a prison year", ge=0, le=4
+    )
+    weekly_discount: float = param(
+        0.99,
+        "per week",
+        "assumption (present bias; Lee & McCrary 2017 find high discount rates)",
+        "Weekly discount factor delta used for prison time",
+        gt=0,
+        le=1,
+    )
+    decision_noise: float = param(
+        0.3,
+        "share of margin",
+        "assumption",
+        "Decision noise tau as a share of the seller's margin (0 = Becker's hard threshold)",
+        ge=0,
+        le=100,
+    )
+    stigma_cost_cny: float = param(
+        5_000.0, "CNY", "assumption", "Fixed cost k of a criminal sanction", ge=0, le=1e9
+    )
+    planning_horizon_weeks: float = param(
+        26.0,
+        "weeks",
+        "assumption",
+        "Weeks over which a seller spreads the one-off cost of opening a new store",
+        ge=1,
+        le=520,
+    )
+
+
+class PlatformParams(Section):
+    """The platform's notice-and-takedown regime."""
+
+    detection_rate: float = param(
+        0.1484,
+        "probability per listing per week",
+        "calibrated (deter-sim calibrate, docs/VALIDATION.md) to the 2016 targets",
+        "Weekly probability that a live counterfeit listing is detected and taken down",
+        ge=0,
+        le=1,
+    )
+    strike_per_takedown: float = param(
+        0.005678,
+        "probability",
+        "calibrated (deter-sim calibrate) to the 2016 targets: listings removed and closures",
+        "Probability that a takedown counts as a strike against the store",
+        ge=0,
+        le=1,
+    )
+    strike_limit: int = param(
+        12,
+        "strikes",
+        "assumption (Taobao's point-based penalty rules)",
+        "Strikes at which the platform closes the store",
+        ge=1,
+        le=10_000,
+    )
+    reentry_delay_weeks: int = param(
+        8,
+        "weeks",
+        "assumption",
+        "Weeks before a seller whose store was closed can open a new one",
+        ge=0,
+        le=520,
+    )
+    reentry_cost_cny: float = param(
+        500.0,
+        "CNY",
+        "assumption (deposit and identity for a new store)",
+        "One-off cost of opening a new store after a closure",
+        ge=0,
+        le=1e9,
+    )
+    relisting_cost_cny: float = param(
+        0.1,
+        "CNY per takedown",
+        "assumption",
+        "Cost to the seller of a listing taken down (lost sales and re-listing)",
+        ge=0,
+        le=1e6,
+    )
+    criminal_threshold_cny: float = param(
+        50_000.0,
+        "CNY of cumulative sales",
+        "China Criminal Law art. 140 and 2010 prosecution standards: 50,000 CNY",
+        "Cumulative illegal sales at which a closed store is eligible for criminal referral",
+        ge=0,
+        le=1e10,
+    )
+    referral_rate: float = param(
+        0.2101,
+        "probability",
+        "calibrated (deter-sim calibrate) to the 4,500 eligible cases referred in 2016",
+        "Probability that the platform refers an eligible closed store to law enforcement",
+        ge=0,
+        le=1,
+    )
+    lawsuits_per_year: float = param(
+        6.0,
+        "lawsuits per year",
+        "assumption (Alibaba filed its first publicised suits against sellers in 2017)",
+        "Publicised civil lawsuits the platform brings against large sellers",
+        ge=0,
+        le=10_000,
+    )
+
+
+class EnforcementParams(Section):
+    """The state's response to the cases it is handed."""
+
+    prosecution_rate: float = param(
+        0.2987,
+        "probability",
+        "calibrated (deter-sim calibrate) to 1,184 of about 4,500 cases pursued in 2016",
+        "Probability that a referred case is pursued (before regional leniency)",
+        ge=0,
+        le=1,
+    )
+    conviction_rate: float = param(
+        0.02575,
+        "probability",
+        "calibrated (deter-sim calibrate) to about 33 convictions of 1,184 pursued in 2016",
+        "Probability that a pursued case ends in a criminal conviction",
+        ge=0,
+        le=1,
+    )
+    max_sentence_years: float = param(
+        7.0,
+        "years",
+        "China Criminal Law art. 213-215 before 2021 (raised to 10 years in 2021)",
+        "Statutory maximum sentence",
+        ge=0,
+        le=50,
+    )
+    fine_multiple: float = param(
+        1.0,
+        "multiple of cumulative sales",
+        "China Criminal Law art. 140: 50%-200% of sales",
+        "Fine on conviction as a multiple of illegal sales",
+        ge=0,
+        le=100,
+    )
+    capacity_per_week: float = param(
+        6.0,
+        "cases opened per region per week",
+        "assumption",
+        "Cases each regional enforcer can open per week",
+        ge=0,
+        le=1e6,
+    )
+    regional_leniency: list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] = param(
+        [1.0, 0.95, 0.9, 0.9, 0.85, 0.8, 0.75, 0.7],
+        "factor on the prosecution rate",
+        "assumption (local protectionism)",
+        "Leniency factor of each region's enforcer (one per region)",
+        min_length=1,
+        max_length=64,
+    )
+    case_expiry_weeks: int = param(
+        26,
+        "weeks",
+        "assumption",
+        "Weeks a referred case may wait in the queue before it is dropped",
+        ge=1,
+        le=520,
+    )
+    processing_weeks: int = param(
+        26,
+        "weeks",
+        "assumption (investigation, detention and trial)",
+        "Weeks from pursuit to verdict; the seller is incapacitated meanwhile",
+        ge=1,
+        le=520,
+    )
+    huge_amount_cny: float = param(
+        250_000.0,
+        "CNY of cumulative sales",
+        "China Criminal Law art. 213-215 judicial interpretation: 250,000 CNY",
+        "Cumulative sales at which the higher sentencing tier applies",
+        ge=0,
+        le=1e12,
+    )
+    tier1_sentence_years: tuple[float, float] = param(
+        (0.5, 3.0),
+        "years (min, max)",
+        "China Criminal Law art. 213-215: up to 3 years",
+        "Range of sentences for sales between the threshold and the huge amount",
+    )
+    tier2_min_sentence_years: float = param(
+        3.0,
+        "years",
+        "China Criminal Law art. 213-215: 3 years and more",
+        "Lowest sentence in the upper tier (the top is the maximum sentence)",
+        ge=0,
+        le=50,
+    )
+    p_publicise_conviction: float = param(
+        0.5,
+        "probability",
+        "assumption",
+        "Probability that a conviction is publicised in its region",
+        ge=0,
+        le=1,
+    )
+    p_national_news: float = param(
+        0.1,
+        "probability",
+        "assumption",
+        "Probability that a publicised conviction reaches national news",
+        ge=0,
+        le=1,
+    )
+    cost_per_case_cny: float = param(
+        40_000.0,
+        "CNY per case pursued",
+        "assumption",
+        "Cost of investigating and prosecuting one case",
+        ge=0,
+        le=1e9,
+    )
+    cost_per_prison_year_cny: float = param(
+        30_000.0,
+        "CNY per prisoner-year",
+        "assumption",
+        "Cost of holding one prisoner for a year",
+        ge=0,
+        le=1e9,
+    )
+
+    @model_validator(mode="after")
+    def _tiers_ordered(self) -> EnforcementParams:
+        low, high = self.tier1_sentence_years
+        if not (0 <= low <= high <= 50) or math.isnan(low) or math.isnan(high):
+            raise ValueError(
+                f"tier1_sentence_years must be (min, max) with 0 <= min <= max <= 50, "
+                f"got {list(self.tier1_sentence_years)}"
+            )
+        return self
+
+
+class BeliefsParams(Section):
+    """How sellers perceive the risk and severity of criminal sanction."""
+
+    prior_risk: float = param(
+        0.0005,
+        "probability per active week",
+        "assumption (people overestimate rare risks; Apel 2013)",
+        "Prior mean of the perceived weekly probability of criminal sanction",
+        gt=0,
+        lt=1,
+    )
+    prior_strength: float = param(
+        100.0,
+        "pseudo-weeks",
+        "assumption",
+        "Weight of the prior, a0 + b0, in weeks of experience",
+        ge=1e-6,
+        le=1e7,
+    )
+    w_own: float = param(
+        50.0, "pseudo-observations", "assumption", "Weight of one's own prosecution", ge=0, le=1e6
+    )
+    w_peer: float = param(
+        0.2,
+        "pseudo-observations",
+        "assumption",
+        "Weight of what one observes of each network contact",
+        ge=0,
+        le=1e6,
+    )
+    w_public: float = param(
+        0.002,
+        "pseudo-observations",
+        "assumption",
+        "Weight of one publicised conviction or lawsuit in its reach",
+        ge=0,
+        le=1e6,
+    )
+    memory: float = param(
+        0.98,
+        "per week",
+        "assumption (about one year of memory)",
+        "Share of the deviation from the prior kept from one week to the next",
+        ge=0,
+        le=1,
+    )
+    perceived_sentence_share: float = param(
+        0.5,
+        "share of the maximum sentence",
+        "assumption (offenders know the maximum roughly; Apel 2013)",
+        "Mean perceived sentence as a share of the statutory maximum",
+        ge=0,
+        le=1,
+    )
+    sentence_learning: float = param(
+        0.05,
+        "per observed sentence",
+        "assumption",
+        "Weight given to each observed sentence when updating the perceived sentence",
+        ge=0,
+        le=1,
+    )
+    law_awareness: float = param(
+        0.05,
+        "per week",
+        "assumption",
+        "Weekly pull of the perceived sentence towards the share of the current maximum",
+        ge=0,
+        le=1,
+    )
+    takedown_memory: float = param(
+        0.9,
+        "per week",
+        "assumption",
+        "Share of the perceived takedown rate kept each active week (own experience)",
+        ge=0,
+        le=1,
+    )
+
+
+SECTIONS = {
+    "population": PopulationParams,
+    "economics": EconomicsParams,
+    "platform": PlatformParams,
+    "enforcement": EnforcementParams,
+    "beliefs": BeliefsParams,
+}
+# Sections a scheduled policy change may touch (the population is fixed for a run).
+SCHEDULABLE_SECTIONS = ("economics", "platform", "enforcement", "beliefs")
