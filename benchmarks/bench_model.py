@@ -39,8 +39,8 @@ def _scenario(sellers: int, weeks: int):
 
 def weeks_per_second(engine: str, sellers: int, weeks: int, repeats: int) -> list[float]:
     """Counterfeiter-weeks per second of ``repeats`` runs (set-up excluded)."""
-    from sim.model import DeterrenceModel
-    from sim.streams import replication_seeds
+    from sim.model.model import DeterrenceModel
+    from sim.model.streams import replication_seeds
 
     scenario = _scenario(sellers, weeks)
     rates = []
@@ -69,7 +69,7 @@ def _peak_rss_bytes() -> int:
 
 
 def _peak_memory_child(sellers: int, weeks: int, queue) -> None:
-    from sim.model import DeterrenceModel
+    from sim.model.model import DeterrenceModel
 
     scenario = _scenario(sellers, weeks)
     gc.collect()
@@ -94,7 +94,7 @@ def peak_bytes_per_seller(sellers: int, weeks: int) -> float:
 def _repeated_child(engine: str, runs: int, sellers: int, weeks: int, release: bool, queue):
     import mesa
 
-    from sim.model import DeterrenceModel
+    from sim.model.model import DeterrenceModel
 
     scenario = _scenario(sellers, weeks)
     sizes = []
@@ -194,7 +194,7 @@ def main() -> None:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    from sim.store import write_json
+    from sim.experiments.store import write_json
 
     write_json(args.out, figures)
     print(f"figures written to {args.out}")

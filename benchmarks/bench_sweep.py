@@ -23,8 +23,9 @@ BENCH_FILE = ROOT / "results" / "bench.json"
 
 def sweep_seconds(backend: str, workers: int, sellers: int, weeks: int) -> tuple[float, int]:
     """Wall time of one sweep (workers started and stopped inside), and its number of runs."""
+    from sim.experiments.execution import ExecutionOptions
+    from sim.experiments.sweep import parse_grid, run_sweep
     from sim.scenario import load_scenario
-    from sim.sweep import parse_grid, run_sweep
 
     base = load_scenario(
         ROOT / "scenarios" / "baseline_2016.yaml",
@@ -36,7 +37,8 @@ def sweep_seconds(backend: str, workers: int, sellers: int, weeks: int) -> tuple
     ]
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        result = run_sweep(base, axes, Path(folder) / "s", {"backend": backend, "workers": workers})
+        options = ExecutionOptions(backend, workers)
+        result = run_sweep(base, axes, Path(folder) / "s", options)
         seconds = time.perf_counter() - started
     assert result.failed == 0
     return seconds, len(result.index)
@@ -84,7 +86,7 @@ def main() -> None:
         }
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    from sim.store import write_json
+    from sim.experiments.store import write_json
 
     write_json(args.out, figures)
     print(f"figures added to {args.out}")

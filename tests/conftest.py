@@ -1,4 +1,12 @@
-"""Shared fixtures: small scenarios that run in a fraction of a second."""
+"""Shared fixtures of every test folder.
+
+The test folders (``model/``, ``scenario/``, ``experiments/``, ``reporting/``, ``cli/``) mirror
+the package. Their shared plain helpers live in ``helpers.py`` (and the property tests'
+strategies in ``strategies.py``), beside this file: it puts this folder on ``sys.path`` so that
+``from helpers import small`` works in any folder (pytest's default import mode would do it
+too, as it inserts the folder of this conftest; saying so here keeps it from being an accident).
+Test files have unique names across folders: the folders are not packages.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from sim.scenario import Scenario, apply_changes, load_scenario
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
-ROOT = Path(__file__).resolve().parent.parent
-# The installed console script of this environment (its bin folder need not be on PATH).
-DETER_SIM = str(Path(sys.executable).parent / "deter-sim")
-SCENARIOS = ROOT / "scenarios"
+from helpers import small  # noqa: E402
 
-BUNDLED = (
-    "baseline_2016",
-    "strict",
-    "severity_only",
-    "certainty_only",
-    "exemplary",
-    "platform_only",
-    "surge",
-)
-
-SMALL = {
-    "population.sellers": 4000,
-    "weeks": 80,
-    "burn_in_weeks": 20,
-    "replications": 2,
-}
-
-
-def small(name: str = "baseline_2016", **changes: object) -> Scenario:
-    """A bundled scenario shrunk to a few thousand sellers, with extra dotted changes."""
-    overrides = [f"{key}={value}" for key, value in SMALL.items()]
-    scenario = load_scenario(SCENARIOS / f"{name}.yaml", overrides)
-    return apply_changes(scenario, changes) if changes else scenario
+from sim.scenario import Scenario  # noqa: E402
 
 
 @pytest.fixture
@@ -47,3 +32,9 @@ def small_baseline() -> Scenario:
 @pytest.fixture
 def small_strict() -> Scenario:
     return small("strict")
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    """A folder for the many small files of one module's property tests."""
+    return tmp_path_factory.mktemp("properties")

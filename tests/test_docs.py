@@ -1,10 +1,10 @@
-"""The documentation stays true to the code: every parameter is in docs/ODD.md."""
+"""The documentation stays true to the code: every parameter and metric, the sweep commands."""
 
 from __future__ import annotations
 
-from conftest import ROOT
+from helpers import ROOT
 
-from sim.metrics import METRIC_NAMES
+from sim.model.metrics import METRIC_NAMES
 from sim.scenario import SECTIONS
 
 
@@ -25,3 +25,8 @@ def test_every_metric_is_documented():
     for metric in METRIC_NAMES:
         assert f"`{metric}`" in odd, metric
         assert f"`{metric}`" in readme, metric
+
+
+def test_readme_documents_the_sweep_and_dask_usage():
+    text = (ROOT / "README.md").read_text()
+    assert "deter-sim sweep" in text and "--backend dask --address" in text

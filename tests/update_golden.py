@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "model"))  # the golden run is defined beside its test
 
 from golden import GOLDEN_FILE, golden_summary  # noqa: E402
 

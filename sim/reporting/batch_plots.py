@@ -6,6 +6,7 @@ introduced mid-run, and hysteresis.
 
 from __future__ import annotations
 
+import matplotlib.patches
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
@@ -303,4 +304,85 @@ def plot_hysteresis(table: pd.DataFrame, field: str, metric: str, ax: Axes | Non
         f"{metric.replace('_', ' ').capitalize()} as {short_name(field)} goes up, then down"
     )
     ax.legend(frameon=False)
+    return ax
+
+
+def plot_lever_map(table: pd.DataFrame, metric: str, ax: Axes | None = None) -> Axes:
+    """Where certainty beats severity: the lever map of ``deter-sim lever-map`` for a metric.
+
+    One swept parameter: each lever's elasticity (with its 95% interval) against it. Two: a
+    cell per pair of values, coloured by the strongest severity elasticity less the strongest
+    certainty one (blue: certainty deters more; red: severity does), labelled with both. The
+    scenario's own setting is marked.
+
+    Args:
+        table: ``lever_map.csv``.
+        metric: The metric.
+        ax: Axes to draw on [new figure].
+
+    Returns:
+        The axes.
+    """
+    rows = table[table.metric == metric]
+    axes_ = [c for c in rows.columns if "." in c and c != "parameter"]
+    noun = metric.replace("_cny", "").replace("_", " ")
+    if len(axes_) == 1:
+        field = axes_[0]
+        ax = new_axes(ax)
+        for k, (lever, part) in enumerate(rows.groupby("parameter", sort=False)):
+            part = part.sort_values(field)
+            look = style(k)
+            ax.plot(
+                part[field],
+                part.elasticity,
+                color=look["color"],
+                linestyle=look["linestyle"],
+                marker="o",
+                label=short_name(lever),
+            )
+            ax.fill_between(part[field], part.ci_low, part.ci_high, color=look["color"], alpha=0.12)
+        mine = rows[rows.at_scenario]
+        if len(mine):
+            ax.axvline(mine[field].iloc[0], color="0.5", linestyle=":", label="the scenario")
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xlabel(param_label(field))
+        ax.set_ylabel(f"elasticity of {noun}")
+        ax.legend(frameon=False)
+        ax.set_title(f"Elasticity of {noun} to each lever as {short_name(field)} varies")
+        return ax
+    if len(axes_) != 2:
+        raise ValueError(f"a lever map draws one or two swept parameters, not {len(axes_)}")
+    x_field, y_field = axes_
+    kinds = rows.assign(kind=rows.kind.replace("", "other"))
+    best = kinds.groupby(["cell", "kind"]).elasticity.min().unstack()
+    cells = rows.groupby("cell")[[x_field, y_field, "at_scenario"]].first()
+    xs, ys = sorted(cells[x_field].unique()), sorted(cells[y_field].unique())
+    gap = np.full((len(ys), len(xs)), np.nan)
+    ax = new_axes(ax, (8, 6))
+    for cell, values in cells.iterrows():
+        i, j = ys.index(values[y_field]), xs.index(values[x_field])
+        certainty = best.loc[cell].get("certainty", 0.0)
+        severity = best.loc[cell].get("severity", 0.0)
+        gap[i, j] = severity - certainty
+        ax.text(
+            j, i, f"C {certainty:+.3f}\nS {severity:+.3f}", ha="center", va="center", fontsize=8
+        )
+        if values.at_scenario:
+            ax.add_patch(
+                matplotlib.patches.Rectangle(
+                    (j - 0.5, i - 0.5), 1, 1, fill=False, linewidth=2.5, edgecolor="black"
+                )
+            )
+    limit = max(float(np.nanmax(np.abs(gap))), 1e-6)
+    image = ax.imshow(gap, origin="lower", cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    ax.figure.colorbar(
+        image, ax=ax, label="severity less certainty elasticity (> 0: certainty deters more)"
+    )
+    ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
+    ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
+    ax.set_xlabel(param_label(x_field))
+    ax.set_ylabel(param_label(y_field))
+    ax.set_title(
+        f"Strongest certainty (C) and severity (S) elasticity of {noun}; outlined: the scenario"
+    )
     return ax

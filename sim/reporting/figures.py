@@ -7,6 +7,7 @@ the result cannot give the figure (runs failed, or a sweep of more than two para
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -22,6 +23,7 @@ from sim.reporting.batch_plots import (
     plot_heatmap,
     plot_hysteresis,
     plot_intervention,
+    plot_lever_map,
     plot_sensitivity,
 )
 from sim.reporting.canvas import save_figure, subplots
@@ -49,28 +51,45 @@ def sweep_figure(result: BatchResult, metric: str = "active_sellers") -> Path | 
 
 def sensitivity_figure(result: BatchResult) -> Path | None:
     """``sensitivity.png``: one panel of bars per metric analysed."""
-    if result.table is None:
-        return None
     definition = result.batch.definition
-    metrics = list(definition["metrics"])
-    figure, axes = subplots(len(metrics), len(definition["params"]))
-    for ax, metric in zip(axes, metrics, strict=True):
-        plot_sensitivity(result.table, metric, ax=ax)
     what = f"{definition['method']}, {definition['samples']} base samples"
-    return save_figure(figure, result.out / "sensitivity.png", batch_footer(result.batch, what))
+    return _panels(result, definition, plot_sensitivity, "sensitivity.png", what)
 
 
 def elasticity_figure(result: BatchResult) -> Path | None:
     """``elasticities.png``: one panel per metric, the literature's ranges shaded."""
+    definition = result.batch.definition["elasticity"]
+    what = f"arc elasticities, step {definition['step']:.0%}"
+    return _panels(result, definition, plot_elasticities, "elasticities.png", what)
+
+
+def _panels(
+    result: BatchResult,
+    definition: dict,
+    plot: Callable,
+    name: str,
+    what: str,
+    rows: int | None = None,
+) -> Path | None:
+    """One panel per metric of the batch's definition, drawn by ``plot(table, metric, ax)``."""
     if result.table is None:
         return None
-    definition = result.batch.definition["elasticity"]
     metrics = list(definition["metrics"])
-    figure, axes = subplots(len(metrics), len(definition["params"]))
+    size = rows if rows is not None else len(definition["params"])
+    figure, axes = subplots(len(metrics), size)
     for ax, metric in zip(axes, metrics, strict=True):
-        plot_elasticities(result.table, metric, ax=ax)
-    what = f"arc elasticities, step {definition['step']:.0%}"
-    return save_figure(figure, result.out / "elasticities.png", batch_footer(result.batch, what))
+        plot(result.table, metric, ax=ax)
+    return save_figure(figure, result.out / name, batch_footer(result.batch, what))
+
+
+def lever_map_figure(result: BatchResult) -> Path | None:
+    """``lever_map.png``: one panel per metric (``plot_lever_map``)."""
+    definition = result.batch.definition["lever_map"]
+    what = f"lever map, step {definition['step']:.0%}"
+    figure = _panels(
+        result, definition, plot_lever_map, "lever_map.png", what, rows=len(definition["grid"])
+    )
+    return figure
 
 
 def intervention_figure(result: Intervention, metric: str = "active_sellers") -> Path:

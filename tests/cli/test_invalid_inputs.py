@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
-from conftest import DETER_SIM
+from helpers import DETER_SIM, TESTS
 from typer.testing import CliRunner
 
-from sim.cli import app
+from sim.cli.main import load_app
 
-CORPUS = Path(__file__).resolve().parent / "invalid"
+app = load_app()  # the deter-sim app with every command registered
+
+CORPUS = TESTS / "invalid"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
 
 COMMANDS = {

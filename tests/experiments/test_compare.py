@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import DETER_SIM
+from helpers import DETER_SIM
 from PIL import Image
 
-from sim.analysis import PairingError
-from sim.compare import compare, finding, gather
+from sim.errors import OptionError
+from sim.experiments.compare import compare, read_inputs
+from sim.experiments.statistics import PairingError
 
 SMALL = [
     "--set",
@@ -97,7 +98,7 @@ def test_compare_refuses_runs_on_different_seeds(folders, tmp_path):
 
 
 def test_compare_refuses_different_weeks(folders):
-    from sim.runner import Results
+    from sim.experiments.runner import Results
 
     base, strict = Results.load(folders / "baseline_2016"), Results.load(folders / "strict")
     strict.manifest["weeks"] = 41
@@ -123,8 +124,8 @@ def test_plot_kinds_write_valid_images_with_footer(folders, tmp_path, kind):
 def test_plot_functions_return_axes_with_titles_and_units(folders):
     import matplotlib.pyplot as plt
 
-    from sim.plots import plot_beliefs, plot_change, plot_funnel, plot_timeseries
-    from sim.runner import Results
+    from sim.experiments.runner import Results
+    from sim.reporting.plots import plot_beliefs, plot_change, plot_funnel, plot_timeseries
 
     comparison = compare([Results.load(folders / n) for n in NAMES])
     drawn = {
@@ -161,39 +162,9 @@ def test_brief_is_a_pdf_with_seven_pages(folders, tmp_path):
     assert b"deter-sim briefing" in data
 
 
-def test_findings_are_written_from_the_numbers():
-    row = pd.Series(
-        {
-            "scenario": "strict",
-            "baseline": "baseline_2016",
-            "metric": "active_sellers",
-            "baseline_mean": 100.0,
-            "mean": 42.0,
-            "change_pct": -58.0,
-            "change_pct_ci_low": -61.0,
-            "change_pct_ci_high": -55.0,
-        }
-    )
-    assert finding(row) == (
-        "Active sellers fall by 58% (95% CI 55-61%) under strict compared with baseline_2016."
-    )
-    row = row.copy()
-    row["change_pct_ci_low"], row["change_pct_ci_high"] = -70.0, 3.0
-    assert "not distinguishable from no change" in finding(row)
-    rise = row.copy()
-    rise["metric"], rise["mean"] = "convictions", 330.0
-    rise["change_pct"], rise["change_pct_ci_low"], rise["change_pct_ci_high"] = 230, 200, 260
-    assert finding(rise) == (
-        "Convictions rise from 100 to 330 a year, 3.3 times (95% CI 3.0-3.6), under strict "
-        "compared with baseline_2016."
-    )
-
-
-def test_gather_refuses_the_same_scenario_twice(tmp_path):
-    from sim.errors import ScenarioError
-
-    with pytest.raises(ScenarioError, match="given twice"):
-        gather(["strict", "strict"], [], tmp_path, {})
+def test_the_inputs_may_not_name_the_same_scenario_twice():
+    with pytest.raises(OptionError, match="given twice"):
+        read_inputs(["strict", "strict"], [])
 
 
 def test_compare_and_brief_never_replace_results_silently(folders, tmp_path):

@@ -13,7 +13,6 @@ import errno
 import hashlib
 import os
 import re
-import resource
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import DETER_SIM, small
+from helpers import DETER_SIM, run_files, run_rows, small, small_files_only
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -163,15 +162,6 @@ def _command(
     return args + list(extra)
 
 
-def _run_files(out: Path) -> list[Path]:
-    return sorted((out / "runs").glob("point-*/rep-*.parquet"))
-
-
-def _rows(out: Path) -> pd.DataFrame:
-    frames = [pd.read_parquet(path) for path in _run_files(out)]
-    return pd.concat(frames).sort_values(["run_id", "week"], ignore_index=True)
-
-
 def _digest(folder: Path) -> dict[str, str]:
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
@@ -199,7 +189,7 @@ def interrupted_run(request, tmp_path_factory):
     cwd = tmp_path_factory.mktemp(f"run-{request.param}")
     earlier = cwd / "results" / "baseline_2016"
     # An earlier complete result of the same scenario: the run goes to results/baseline_2016-2.
-    from sim.runner import run_scenario
+    from sim.experiments.runner import run_scenario
 
     run_scenario(small(), workers=1, backend="serial").save(earlier)
     before = _digest(earlier)
@@ -238,7 +228,7 @@ def interrupted_sweep(request, tmp_path_factory):
     stopped = _interrupt(
         _command("sweep", request.param, out),
         out.parent,
-        started=lambda stderr: len(_run_files(out)) >= 2,
+        started=lambda stderr: len(run_files(out)) >= 2,
     )
     return stopped, out
 
@@ -246,20 +236,21 @@ def interrupted_sweep(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def uninterrupted_sweep(tmp_path_factory):
     """The same sweep run whole, in this process (what the command calls)."""
+    from sim.experiments.execution import ExecutionOptions
+    from sim.experiments.sweep import parse_grid, run_sweep
     from sim.scenario import load_scenario
-    from sim.sweep import parse_grid, run_sweep
 
     base = load_scenario("baseline_2016", [*_size("sweep"), "replications=2"])
     axes = [parse_grid(axis) for axis in GRID[1::2]]
     out = tmp_path_factory.mktemp("whole") / "sweep"
-    run_sweep(base, axes, out, {"backend": "serial", "workers": 1, "address": None})
+    run_sweep(base, axes, out, ExecutionOptions("serial"))
     return out
 
 
 def test_ctrl_c_during_sweep_stops_cleanly_and_writes_no_table(interrupted_sweep):
     stopped, out = interrupted_sweep
     _assert_stopped_cleanly(stopped)
-    finished = _run_files(out)
+    finished = run_files(out)
     assert 2 <= len(finished) < SWEEP_RUNS, "the signal came too late to test anything"
     for name in SWEEP_TABLES:
         assert not (out / name).exists(), f"{name} written by an interrupted sweep"
@@ -280,7 +271,7 @@ def test_an_interrupted_sweep_resumed_equals_an_uninterrupted_one(
     interrupted_sweep, uninterrupted_sweep
 ):
     out = interrupted_sweep[1]
-    finished = len(_run_files(out))
+    finished = len(run_files(out))
     # Results do not depend on the backend; serial saves starting workers again.
     resumed = subprocess.run(
         _command("sweep", "serial", out, "--resume"), capture_output=True, text=True, check=False
@@ -289,7 +280,7 @@ def test_an_interrupted_sweep_resumed_equals_an_uninterrupted_one(
     pd.testing.assert_frame_equal(
         pd.read_csv(out / "sweep.csv"), pd.read_csv(uninterrupted_sweep / "sweep.csv")
     )
-    pd.testing.assert_frame_equal(_rows(out), _rows(uninterrupted_sweep))
+    pd.testing.assert_frame_equal(run_rows(out), run_rows(uninterrupted_sweep))
     index = pd.read_csv(out / "run_index.csv")
     assert len(index) == SWEEP_RUNS and (index.status == "ok").all()
     assert index.resumed.sum() == finished
@@ -299,7 +290,7 @@ def test_an_interrupted_sweep_resumed_equals_an_uninterrupted_one(
 # -- a save that stops halfway (in this process: the moment cannot be hit from outside) ----------
 @pytest.fixture(scope="module")
 def results():
-    from sim.runner import run_scenario
+    from sim.experiments.runner import run_scenario
 
     return run_scenario(small(), workers=1, backend="serial")
 
@@ -310,7 +301,7 @@ def results():
 def test_a_save_stopped_while_writing_leaves_the_earlier_result_as_it_was(
     failure, results, tmp_path, monkeypatch
 ):
-    from sim import runner
+    from sim.experiments import runner
 
     folder = results.save(tmp_path / "r")  # an earlier result, replaced as with --force
     before = _digest(folder)
@@ -328,9 +319,9 @@ def test_a_save_stopped_while_writing_leaves_the_earlier_result_as_it_was(
 def test_a_save_stopped_while_moving_files_in_leaves_nothing_that_looks_complete(
     results, tmp_path, monkeypatch
 ):
-    from sim import runner
-    from sim.errors import ScenarioError
-    from sim.runner import Results
+    from sim.errors import FolderError
+    from sim.experiments import runner
+    from sim.experiments.runner import Results
 
     folder = results.save(tmp_path / "r")
     real = os.replace
@@ -349,21 +340,11 @@ def test_a_save_stopped_while_moving_files_in_leaves_nothing_that_looks_complete
     names = {p.name for p in folder.iterdir()}
     assert "manifest.json" not in names and not any(n.startswith(".saving-") for n in names)
     assert not {Path(p).name for p in moved} & names  # the new files went back out
-    with pytest.raises(ScenarioError, match="no manifest.json"):
+    with pytest.raises(FolderError, match="no manifest.json"):
         Results.load(folder)
 
 
 # -- write failures -------------------------------------------------------------------------------
-def _small_files_only(limit: int) -> Callable[[], None]:
-    """A preexec_fn: files may not grow beyond ``limit`` bytes (writes fail with EFBIG)."""
-
-    def limit_files() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return limit_files
-
-
 def _error_line(stderr: str) -> str:
     lines = _lines(stderr)
     assert len(lines) == 1 and ERROR_LINE.match(lines[0]), stderr
@@ -383,7 +364,7 @@ def test_a_full_disk_gives_one_line_and_no_result(kind, tmp_path):
         text=True,
         check=False,
         timeout=180,
-        preexec_fn=_small_files_only(8192),
+        preexec_fn=small_files_only(8192),
     )
     assert done.returncode == 2, done.stderr
     line = _error_line(done.stderr)
@@ -394,7 +375,7 @@ def test_a_full_disk_gives_one_line_and_no_result(kind, tmp_path):
         assert "--resume" in line
         for name in SWEEP_TABLES:
             assert not (out / name).exists(), name
-        for path in _run_files(out):
+        for path in run_files(out):
             assert pq.read_table(path).num_rows == WEEKS
 
 
@@ -407,9 +388,9 @@ def test_a_disk_that_fills_up_after_the_runs_gives_one_line(tmp_path):
         text=True,
         check=False,
         timeout=180,
-        preexec_fn=_small_files_only(25_000),
+        preexec_fn=small_files_only(25_000),
     )
-    assert len(_run_files(out)) == SWEEP_RUNS  # the runs were written, the tables were not
+    assert len(run_files(out)) == SWEEP_RUNS  # the runs were written, the tables were not
     for name in ("sweep.csv", "heatmap.png", "manifest.json"):
         assert not (out / name).exists(), name
     assert done.returncode == 2, done.stderr

@@ -7,12 +7,11 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from conftest import BUNDLED, small
+from helpers import BUNDLED, small
 
-from sim.metrics import ID_COLUMNS, METRIC_NAMES
-from sim.runner import OUTPUT_FILES, run_scenario
-from sim.scenario import load_scenario
-from sim.streams import replication_seeds
+from sim.experiments.runner import OUTPUT_FILES, run_scenario
+from sim.model.metrics import ID_COLUMNS, METRIC_NAMES
+from sim.model.streams import replication_seeds
 
 REQUIRED_METRICS = (
     "active_sellers listings_live listings_removed stores_closed referrals cases_pursued "
@@ -61,34 +60,8 @@ def test_results_do_not_depend_on_the_number_of_workers():
     pd.testing.assert_frame_equal(serial.summary, parallel.summary)
 
 
-def test_replication_seeds_are_the_children_of_the_root_seed():
-    assert replication_seeds(5, 3) == replication_seeds(5, 5)[:3]
-    assert len(set(replication_seeds(5, 10))) == 10
-
-
 @pytest.mark.parametrize("name", BUNDLED)
 def test_every_bundled_scenario_runs(name):
     results = run_scenario(small(name, replications=1, weeks=60, burn_in_weeks=10))
     assert len(results.timeseries) == 60
     assert results.summary.active_sellers.iloc[0] > 0
-
-
-def test_memory_estimate_follows_the_measured_bytes_per_seller():
-    from sim.runner import memory_estimate
-
-    scenario = load_scenario("baseline_2016", ["population.sellers=1000000"])
-    # make bench measured 189 bytes per seller at the default 8 contacts.
-    assert 150e6 < memory_estimate(scenario, "vector") < 250e6
-    assert memory_estimate(scenario, "agents") > 5 * memory_estimate(scenario, "vector")
-
-
-def test_a_population_that_cannot_fit_is_refused_up_front(monkeypatch):
-    import sim.runner
-    from sim.errors import ScenarioError
-    from sim.runner import check_memory
-
-    scenario = load_scenario("baseline_2016", ["population.sellers=20000000"])
-    monkeypatch.setattr(sim.runner, "available_memory", lambda: 2 * 10**9)
-    with pytest.raises(ScenarioError, match=r"need about .* GB per replication .* 2.0 GB is"):
-        check_memory(scenario, 2, "vector")
-    check_memory(load_scenario("baseline_2016", ["population.sellers=1000"]), 2, "vector")

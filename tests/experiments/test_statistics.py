@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim.analysis import (
+from sim.experiments.statistics import (
     PairingError,
     metric_statistics,
     paired_differences,
     summarise_replications,
 )
-from sim.metrics import FLOWS, METRIC_NAMES, STOCKS
+from sim.model.metrics import FLOWS, METRIC_NAMES, STOCKS
 
 
 def weekly(values_by_rep: dict[int, list[float]]) -> pd.DataFrame:
@@ -82,16 +82,18 @@ def test_paired_differences_known_answer():
     )
 
 
-def test_paired_percent_interval_matches_the_delta_method():
-    a = np.array([100.0, 110, 90, 105])
-    b = np.array([60.0, 70, 50, 58])
-    row = paired_differences(_pairs(a, b), "a", ["active_sellers"]).iloc[0]
-    ratio = b.mean() / a.mean()
-    cov = np.cov(a, b)
-    se = np.sqrt(cov[1, 1] + ratio**2 * cov[0, 0] - 2 * ratio * cov[0, 1]) / (2 * a.mean())
-    half = 100 * stats.t.ppf(0.975, 3) * se
-    assert row.change_pct == pytest.approx(100 * (ratio - 1))
-    assert row.change_pct_ci_high - row.change_pct == pytest.approx(half)
+def test_paired_percent_interval_known_answer():
+    # A = 9, 10, 11 (mean 10) and B = 3.5, 5, 6.5 (mean 5): the ratio R is 0.5, a change of
+    # -50%. The delta method's standard error of R is sd(B - R A) / (sqrt(n) mean A); here
+    # B - R A = -1, 0, 1, whose s.d. is 1, so se = 1 / (10 sqrt(3)), and the half-width of
+    # the interval is 100 t(0.975, 2) se = 10 x 4.302652729749462 / sqrt(3) = 24.84137711750.
+    row = paired_differences(_pairs([9, 10, 11], [3.5, 5, 6.5]), "a", ["active_sellers"]).iloc[0]
+    assert row.change_pct == pytest.approx(-50.0)
+    assert row.change_pct_ci_low == pytest.approx(-50.0 - 24.8413771175033)
+    assert row.change_pct_ci_high == pytest.approx(-50.0 + 24.8413771175033)
+    # Differences -5.5, -5, -4.5: mean -5, s.d. 0.5, half-width 4.302652729749462 x 0.5 / sqrt(3).
+    assert row.change == pytest.approx(-5.0)
+    assert row.change_ci_high - row.change == pytest.approx(1.2420688558751648)
 
 
 def test_pairing_refuses_different_seeds():

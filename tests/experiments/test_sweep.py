@@ -1,4 +1,4 @@
-"""Sweeps and sensitivity analyses: backends agree, failures are recorded, kills are resumed."""
+"""Sweeps: backends agree, failures are recorded, kills are resumed, figures and exit codes."""
 
 from __future__ import annotations
 
@@ -9,35 +9,30 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from conftest import DETER_SIM, ROOT
+from helpers import DETER_SIM, SERIAL, run_rows, set_options, tiny
 from PIL import Image
 
-from sim import batch as batch_module
-from sim.batch import Batch
-from sim.errors import ScenarioError
-from sim.scenario import load_scenario
-from sim.sweep import analyse, grid_points, parse_grid, parse_param, run_sensitivity, run_sweep
+from sim.errors import FolderError, OptionError, ScenarioError
+from sim.experiments import batch as batch_module
+from sim.experiments.execution import ExecutionOptions
+from sim.experiments.sweep import (
+    grid_points,
+    parse_grid,
+    run_sweep,
+)
+from sim.reporting.figures import sweep_figure
 
-TINY = ["population.sellers=1500", "weeks=30", "burn_in_weeks=10", "replications=2"]
+# Smaller than helpers.TINY: a sweep runs many points.
+SIZE = ("population.sellers=1500", "weeks=30", "burn_in_weeks=10", "replications=2")
 GRID = ["enforcement.prosecution_rate=0.2:0.8:2", "enforcement.max_sentence_years=1,7"]
-
-
-def tiny():
-    return load_scenario("baseline_2016", TINY)
 
 
 def _sweep(out: Path, backend: str, workers: int, **kwargs):
     axes = [parse_grid(text) for text in GRID]
-    options = {"backend": backend, "workers": workers, "address": kwargs.pop("address", None)}
-    return run_sweep(tiny(), axes, out, options, **kwargs)
-
-
-def _rows(out: Path) -> pd.DataFrame:
-    files = sorted((out / "runs").glob("point-*/rep-*.parquet"))
-    return pd.concat([pd.read_parquet(f) for f in files]).sort_values(["run_id", "week"])
+    options = ExecutionOptions(backend, workers, kwargs.pop("address", None))
+    return run_sweep(tiny(size=SIZE), axes, out, options, **kwargs)
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -65,23 +60,17 @@ def test_parse_grid_ranges_and_lists():
     ],
 )
 def test_parse_grid_refuses_bad_axes(text, message):
-    with pytest.raises(ScenarioError, match=message):
+    with pytest.raises(OptionError, match=message):
         parse_grid(text)
 
 
 def test_grid_points_put_the_reference_first_and_validate_every_cell():
     axes = [parse_grid(text) for text in GRID]
-    points = grid_points(tiny(), axes)
+    points = grid_points(tiny(size=SIZE), axes)
     assert points[0] == ("reference", {})
     assert len(points) == 1 + 2 * 2
     with pytest.raises(ScenarioError, match="less than or equal to 1"):
-        grid_points(tiny(), [("enforcement.prosecution_rate", [0.5, 1.5])])
-
-
-def test_parse_param_bounds():
-    assert parse_param("platform.detection_rate=0.1:0.3") == ("platform.detection_rate", 0.1, 0.3)
-    with pytest.raises(ScenarioError, match="must be below"):
-        parse_param("platform.detection_rate=0.3:0.1")
+        grid_points(tiny(size=SIZE), [("enforcement.prosecution_rate", [0.5, 1.5])])
 
 
 # -- backends -----------------------------------------------------------------------------------
@@ -92,10 +81,10 @@ def test_sweep_tables_are_identical_across_backends_and_workers(tmp_path):
     dask = _sweep(tmp_path / "dask", "dask", 2)  # a real local Dask cluster on loopback
     assert serial.failed == 0 and len(serial.index) == 5 * 2
     reference = pd.read_csv(tmp_path / "serial" / "sweep.csv")
-    rows = _rows(tmp_path / "serial")
+    rows = run_rows(tmp_path / "serial")
     for name in ("process1", "process2", "dask"):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / name / "sweep.csv"), reference)
-        pd.testing.assert_frame_equal(_rows(tmp_path / name), rows)
+        pd.testing.assert_frame_equal(run_rows(tmp_path / name), rows)
     assert json.loads((tmp_path / "dask" / "manifest.json").read_text())["backend"] == "dask"
     assert one.table is not None and two.table is not None and dask.table is not None
     # Every grid point's replication i used the same seed (common random numbers).
@@ -145,18 +134,18 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
 def test_resume_refuses_a_different_batch_and_force_replaces(tmp_path):
     _sweep(tmp_path / "s", "serial", 1)
     axes = [parse_grid("enforcement.prosecution_rate=0.5")]
-    options = {"backend": "serial", "workers": 1, "address": None}
-    with pytest.raises(ScenarioError, match="different batch"):
-        run_sweep(tiny(), axes, tmp_path / "s", options, resume=True)
-    with pytest.raises(ScenarioError, match="already holds results"):
-        run_sweep(tiny(), axes, tmp_path / "s", options)
-    replaced = run_sweep(tiny(), axes, tmp_path / "s", options, force=True)
+    options = SERIAL
+    with pytest.raises(FolderError, match="different batch"):
+        run_sweep(tiny(size=SIZE), axes, tmp_path / "s", options, resume=True)
+    with pytest.raises(FolderError, match="already holds a batch; add --resume"):
+        run_sweep(tiny(size=SIZE), axes, tmp_path / "s", options)
+    replaced = run_sweep(tiny(size=SIZE), axes, tmp_path / "s", options, force=True)
     assert len(replaced.table) == 2
 
 
 def _cli_sweep(out: Path, *extra: str) -> list[str]:
     args = [DETER_SIM, "sweep", "baseline_2016", "--out", str(out)]
-    for item in [*TINY[:3], "replications=2"]:
+    for item in [*SIZE[:3], "replications=2"]:
         args += ["--set", item]
     args += ["--grid", "enforcement.prosecution_rate=0.1:0.9:5"]
     args += ["--grid", "enforcement.max_sentence_years=1,4,7"]
@@ -200,47 +189,16 @@ def test_a_sweep_killed_with_sigkill_and_resumed_has_the_rows_of_an_uninterrupte
     pd.testing.assert_frame_equal(
         pd.read_csv(killed / "sweep.csv"), pd.read_csv(tmp_path / "whole" / "sweep.csv")
     )
-    pd.testing.assert_frame_equal(_rows(killed), _rows(tmp_path / "whole"))
+    pd.testing.assert_frame_equal(run_rows(killed), run_rows(tmp_path / "whole"))
     index = pd.read_csv(killed / "run_index.csv")
     assert index.resumed.sum() >= finished and (index.status == "ok").all()
     # No temporary file is left looking like a result.
     assert not [p for p in (killed / "runs").rglob("*") if p.suffix == ".tmp"]
 
 
-# -- sensitivity ----------------------------------------------------------------------------------
-def test_sobol_indices_of_a_known_function():
-    from sim.sweep import design
-
-    params = [("a", 0.0, 1.0), ("b", 0.0, 1.0), ("c", 0.0, 1.0)]
-    problem, matrix = design(params, "sobol", 256, seed=3)
-    # y = 4a + b: a explains 16/17 of the variance, b 1/17, c nothing.
-    outputs = pd.DataFrame({"y": 4 * matrix[:, 0] + matrix[:, 1]})
-    table = analyse("sobol", problem, matrix, outputs, seed=3).set_index(["parameter", "index"])
-    assert table.loc[("a", "S1"), "value"] == pytest.approx(16 / 17, abs=0.05)
-    assert table.loc[("b", "ST"), "value"] == pytest.approx(1 / 17, abs=0.02)
-    assert abs(table.loc[("c", "ST"), "value"]) < 0.01
-    low, high = table.loc[("a", "S1"), ["ci_low", "ci_high"]]
-    assert low < 16 / 17 < high
-
-
-def test_morris_sensitivity_of_the_model_writes_indices_and_a_chart(tmp_path):
-    base = load_scenario("baseline_2016", [*TINY[:3], "replications=1"])
-    params = [("platform.detection_rate", 0.05, 0.4), ("economics.stigma_cost_cny", 0.0, 1.0)]
-    options = {"backend": "serial", "workers": 1, "address": None}
-    result = run_sensitivity(base, params, "morris", 3, ["active_sellers"], tmp_path / "m", options)
-    table = result.table
-    assert set(table.parameter) == {p for p, _, _ in params}
-    assert set(table["index"]) == {"mu_star", "sigma"}
-    mu = table[table["index"] == "mu_star"].set_index("parameter")["value"]
-    # Detection matters for who is active; a stigma cost of at most 1 CNY does not.
-    assert mu["platform.detection_rate"] > 10 * mu["economics.stigma_cost_cny"]
-    with Image.open(tmp_path / "m" / "sensitivity.png") as image:
-        assert image.size[0] > 600
-
-
 # -- figures and the command line ----------------------------------------------------------------
 def test_plot_command_writes_png_svg_and_pdf(tmp_path):
-    _sweep(tmp_path / "s", "serial", 1)
+    sweep_figure(_sweep(tmp_path / "s", "serial", 1))
     with Image.open(tmp_path / "s" / "heatmap.png") as image:
         assert image.format == "PNG"
         assert "sweep of scenario baseline_2016" in image.info["Description"]
@@ -267,18 +225,18 @@ def test_plot_command_writes_png_svg_and_pdf(tmp_path):
 def test_cli_exit_code_1_when_runs_fail(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from sim.cli import app
+    from sim.cli.main import load_app
 
     def fails(scenario, replication, seed, engine):
         raise ValueError("boom")
 
     monkeypatch.setattr(batch_module, "run_replication", fails)
     result = CliRunner().invoke(
-        app,
+        load_app(),
         [
             "sweep",
             "baseline_2016",
-            *[arg for item in TINY for arg in ("--set", item)],
+            *set_options(SIZE),
             "--grid",
             "enforcement.prosecution_rate=0.5",
             "--backend",
@@ -289,39 +247,3 @@ def test_cli_exit_code_1_when_runs_fail(tmp_path, monkeypatch):
     )
     assert result.exit_code == 1, result.output
     assert "4 run(s) failed" in result.output and "ValueError: boom" in result.output
-
-
-def test_batch_run_paths_are_partitioned_by_point(tmp_path):
-    batch = Batch(tmp_path, "sweep", tiny(), [("reference", {})], 2, {})
-    assert batch.run_path(3, 1) == tmp_path / "runs" / "point-00003" / "rep-0001.parquet"
-    assert np.array_equal([s.run_id for s in batch.specs()], [0, 1])
-
-
-def test_readme_documents_the_sweep_and_dask_usage():
-    text = (ROOT / "README.md").read_text()
-    assert "deter-sim sweep" in text and "--backend dask --address" in text
-
-
-def test_heatmap_draws_the_halving_contour_only_when_the_grid_crosses_it():
-    import matplotlib.pyplot as plt
-    from matplotlib.contour import ContourSet
-
-    from sim.plots import plot_heatmap
-
-    rows = [{"point": 0, "label": "reference", "a.x": 0.5, "a.y": 5, "active_sellers_mean": 100.0}]
-    for k, (x, y) in enumerate([(0.1, 1), (0.9, 1), (0.1, 9), (0.9, 9)], start=1):
-        value = 100 - 70 * (x > 0.5) * (y > 5) - 10 * x
-        rows.append(
-            {"point": k, "label": f"p{k}", "a.x": x, "a.y": y, "active_sellers_mean": value}
-        )
-    table = pd.DataFrame(rows)
-    table["active_sellers_ci_low"] = table["active_sellers_ci_high"] = table.active_sellers_mean
-    ax = plot_heatmap(table)
-    assert any(isinstance(c, ContourSet) for c in ax.collections)
-    assert [t.get_text() for t in ax.texts].count("-79%") == 1
-    plt.close(ax.figure)
-    table.loc[table.point == 4, "active_sellers_mean"] = 90.0
-    ax = plot_heatmap(table)
-    assert not any(isinstance(c, ContourSet) for c in ax.collections)
-    assert any("no swept point halves" in t.get_text() for t in ax.texts)
-    plt.close(ax.figure)

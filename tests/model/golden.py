@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.runner import run_scenario
+from sim.experiments.runner import run_scenario
 from sim.scenario import load_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # tests/model/golden.py -> the repository
 GOLDEN_FILE = ROOT / "tests" / "golden" / "baseline_small_summary.csv"
 GOLDEN_OVERRIDES = [
     "population.sellers=5000",

@@ -1,101 +1,63 @@
-"""Property tests (hypothesis) of the model's bookkeeping and of scenario loading.
+"""Property tests (hypothesis) of the model's bookkeeping.
 
-1. Random valid scenarios: a bundled scenario shrunk to 200-2,000 sellers and 10-40 weeks
-   (as ``conftest.small`` does), with parameters drawn anywhere in the ranges the schema
-   allows (its edges and near-edges included; region shares and the listings' median and
-   spread too) and, in some examples, a schedule of permanent and temporary changes. Each is
-   run week by week, and after every week the sellers' states, timers, stores, cases and
-   beliefs, the enforcers' queues and capacity credit and the week's metrics are checked
-   against the model's definitions (docs/ODD.md sections 3.4, 4.3, 4.5, 5 and 7.1). The same
-   scenario and seed give identical frames. ``test_each_check_catches_a_planted_bug`` shows
-   that the checks can fail: each of several one-line bugs planted in the model is caught.
-2. Random invalid input: random YAML documents, mutations of a valid scenario (in its data and
-   in its text), values PyYAML cannot build (integers of thousands of digits, nesting hundreds
-   of levels deep), ``extends`` names the operating system refuses, random text and bytes,
-   random ``--set`` overrides. ``load_scenario`` returns a valid scenario or raises
-   ``ScenarioError`` naming the file (or ``--set``, for an error in or inside a field an
-   override sets), never anything else; ``deter-sim validate``, run in process, exits with 0
-   or 2 without a traceback and prints the message as it is (no console markup, characters
-   that are not printable escaped).
+Random valid scenarios: a bundled scenario shrunk to 200-2,000 sellers and 10-40 weeks (as
+``helpers.small`` does), with parameters drawn anywhere in the ranges the schema allows (its
+edges and near-edges included; region shares and the listings' median and spread too) and, in
+some examples, a schedule of permanent and temporary changes. Each is run week by week, and
+after every week the sellers' states, timers, stores, cases and beliefs, the enforcers' queues
+and capacity credit and the week's metrics are checked against the model's definitions
+(docs/ODD.md sections 3.4, 4.3, 4.5, 5 and 7.1). The same scenario and seed give identical
+frames. ``test_each_check_catches_a_planted_bug`` shows that the checks can fail: each of
+several one-line bugs planted in the model is caught.
 
-Each group ends with regression tests of the bugs these properties found in ``sim/``, now
-fixed: deep nesting and huge integer literals, file names the system refuses, messages printed
-as console markup, errors inside an overridden field put on the file, region shares whose sum
-overflowed, listings that overflowed int32, a prior strength whose pseudo-counts vanished in
-float32, discounted prison years that cancelled for a discount close to 1, and fractional
-enforcement capacity that was discarded (ODD 4.5: it carries over, whole unused slots do not).
+The file ends with regression tests of the bugs these properties found in ``sim/``, now fixed:
+region shares whose sum overflowed, listings that overflowed int32, a prior strength whose
+pseudo-counts vanished in float32, discounted prison years that cancelled for a discount close
+to 1, and fractional enforcement capacity that was discarded (ODD 4.5: it carries over, whole
+unused slots do not).
 
-By default the examples are derandomized and no example database is kept, so a run is
-deterministic (35-50 s on two cores). ``HYPOTHESIS_PROFILE=thorough`` runs 25 times as many
-examples, drawn at random (new ones each run, about 16 minutes; a failure prints how to
-reproduce it):
-
-    HYPOTHESIS_PROFILE=thorough .venv/bin/pytest tests/test_properties.py
-
-The regression tests at the end pin the bugs these properties found in ``sim/`` (all fixed);
-the random strategies cover the schema's full ranges.
+Settings and shared strategies are in ``tests/strategies.py`` (``HYPOTHESIS_PROFILE=thorough``
+runs 25 times as many random examples).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
-import tempfile
-from functools import cache
-from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import SCENARIOS, small
-from hypothesis import HealthCheck, assume, example, given, settings
+from helpers import BUNDLED
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
+from strategies import (
+    SCALAR_FIELDS,
+    SCHEDULABLE_SCALARS,
+    _item_bounds,
+    base_scenario,
+    budget,
+    field_values,
+    range_values,
+)
 
-from sim import rules
-from sim.agents import INITIAL_STORE_AGE_WEEKS, Enforcer, SellerState, draw_population
-from sim.cli import app
 from sim.errors import ScenarioError
-from sim.metrics import METRIC_NAMES
-from sim.model import DeterrenceModel
-from sim.runner import run_replication
+from sim.experiments.runner import run_replication
+from sim.model import rules
+from sim.model.agents import SellerState
+from sim.model.arrays import CounterfeiterArrays
+from sim.model.enforcer import Enforcer
+from sim.model.metrics import METRIC_NAMES
+from sim.model.model import DeterrenceModel
+from sim.model.population import INITIAL_STORE_AGE_WEEKS, draw_population
+from sim.model.streams import Streams
+from sim.model.week import Week
 from sim.scenario import (
-    SCHEDULABLE_SECTIONS,
-    SECTIONS,
     Scenario,
-    all_fields,
     apply_changes,
-    load_scenario,
-    parse_override,
-    resolved_yaml,
     validate_data,
 )
-from sim.streams import Streams
-from sim.vector import CounterfeiterPopulation
 
-THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
-
-
-def budget(n: int) -> settings:
-    """Settings of a property test: ``n`` derandomized examples, or 25 n random ones."""
-    common = {
-        "deadline": None,
-        "database": None,
-        "suppress_health_check": [
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-            HealthCheck.filter_too_much,
-        ],
-    }
-    if THOROUGH:
-        return settings(max_examples=25 * n, derandomize=False, print_blob=True, **common)
-    return settings(max_examples=n, derandomize=True, **common)
-
-
-BUNDLED = tuple(p.stem for p in sorted(SCENARIOS.glob("*.yaml")))
 DORMANT, ACTIVE, SUSPENDED, PROSECUTED, JAILED = (int(s) for s in SellerState)
 WEEKS_PER_YEAR = rules.WEEKS_PER_YEAR
 COUNT_METRICS = (
@@ -116,91 +78,6 @@ COUNT_METRICS = (
 )
 
 
-@cache
-def base_scenario(name: str) -> Scenario:
-    """A bundled scenario shrunk like ``conftest.small`` (loaded once per name)."""
-    return small(name)
-
-
-# =============================================================================================
-# 1. Random valid scenarios keep the model's bookkeeping
-# =============================================================================================
-
-NEAR_EDGES = (1e-12, 1e-6, 1e-3)
-
-
-def _limits(metadata: list[Any]) -> tuple[Any, Any, bool, bool]:
-    """``(low, high, low_open, high_open)`` from a field's constraints (``ge``, ``gt``, ...)."""
-    low = high = None
-    low_open = high_open = False
-    for meta in metadata:
-        for attr, is_low, is_open in (
-            ("ge", True, False),
-            ("gt", True, True),
-            ("le", False, False),
-            ("lt", False, True),
-        ):
-            value = getattr(meta, attr, None)
-            if value is None:
-                continue
-            if is_low:
-                low, low_open = value, is_open
-            else:
-                high, high_open = value, is_open
-    return low, high, low_open, high_open
-
-
-def _bounds(section: str, name: str) -> tuple[Any, Any, bool, bool, type]:
-    """``(low, high, low_open, high_open, type)`` of a scalar field, read from the schema."""
-    info = SECTIONS[section].model_fields[name]
-    return (*_limits(info.metadata), info.annotation)
-
-
-def _item_bounds(section: str, name: str) -> tuple[Any, Any, bool, bool, type]:
-    """The same for the items of a list field (``list[Annotated[float, Field(...)]]``)."""
-    (item,) = get_args(SECTIONS[section].model_fields[name].annotation)
-    kind, *metadata = get_args(item)
-    constraints = [m for info in metadata for m in getattr(info, "metadata", [info])]
-    return (*_limits(constraints), kind)
-
-
-def range_values(low: Any, high: Any, low_open: bool, high_open: bool, kind: type):
-    """Values anywhere in ``[low, high]`` (ends open or not), edges and near-edges included."""
-    assert low is not None and high is not None, "a field without bounds"
-    if kind is int:
-        return st.one_of(
-            st.sampled_from([low, high]),
-            st.integers(low, min(high, low + 10)),
-            st.integers(low, high),
-        )
-    first = math.nextafter(low, math.inf) if low_open else float(low)
-    last = math.nextafter(high, -math.inf) if high_open else float(high)
-    edges = {first, last}
-    edges.update(e for e in (low + d for d in NEAR_EDGES) if first <= e <= last)
-    edges.update(e for e in (high - d * max(1.0, abs(high)) for d in NEAR_EDGES) if first <= e)
-    options = [st.sampled_from(sorted(edges)), st.floats(first, last)]
-    if last > 10 * max(first, 1e-9):  # a wide range: also spread over orders of magnitude
-        lo_exp, hi_exp = math.log10(max(first, 1e-9)), math.log10(last)
-        options.append(st.floats(lo_exp, hi_exp).map(lambda e: min(max(10.0**e, first), last)))
-    return st.one_of(options)
-
-
-def field_values(section: str, name: str) -> st.SearchStrategy:
-    """Values of a scalar field anywhere in the range the schema allows."""
-    return range_values(*_bounds(section, name))
-
-
-def _scalar_fields(sections: tuple[str, ...]) -> list[str]:
-    return [
-        f"{s}.{f}"
-        for s in sections
-        for f, info in SECTIONS[s].model_fields.items()
-        if info.annotation in (int, float) and f"{s}.{f}" != "population.sellers"
-    ]
-
-
-SCALAR_FIELDS = _scalar_fields(tuple(SECTIONS))
-SCHEDULABLE_SCALARS = _scalar_fields(SCHEDULABLE_SECTIONS)
 probabilities = field_values("platform", "detection_rate")  # [0, 1] with its edges
 
 
@@ -334,7 +211,7 @@ def valid_scenarios(draw, max_sellers: int = 2000, max_weeks: int = 40) -> Scena
 class BookkeepingChecker:
     """Steps a model week by week and checks, after each week, what its definitions imply.
 
-    The checks read the sellers through the ``sim.agents.Population`` interface
+    The checks read the sellers through the ``sim.model.population.Population`` interface
     (``column``), so they hold for both engines.
     """
 
@@ -747,37 +624,37 @@ def test_the_busy_regime_exercises_every_flow():
 def _plant(monkeypatch, bug: str) -> None:
     """Plant one realistic bug in the model (restored by ``monkeypatch`` after the test)."""
     if bug == "store closes one strike late":
-        take_down = CounterfeiterPopulation.take_down
+        take_down = CounterfeiterArrays.take_down
         monkeypatch.setattr(
-            CounterfeiterPopulation, "take_down", lambda self, *a: take_down(self, *a) - 1
+            CounterfeiterArrays, "take_down", lambda self, *a: take_down(self, *a) - 1
         )
     elif bug == "suspension one week too long":
-        close = CounterfeiterPopulation.close_stores
+        close = CounterfeiterArrays.close_stores
 
         def close_stores(self, sellers):
             close(self, sellers)
             self.weeks_left[sellers] += 1
 
-        monkeypatch.setattr(CounterfeiterPopulation, "close_stores", close_stores)
+        monkeypatch.setattr(CounterfeiterArrays, "close_stores", close_stores)
     elif bug == "prison term one week too long":
-        sentence = CounterfeiterPopulation.sentence
+        sentence = CounterfeiterArrays.sentence
         monkeypatch.setattr(
-            CounterfeiterPopulation,
+            CounterfeiterArrays,
             "sentence",
             lambda self, sellers, weeks: sentence(self, sellers, np.where(weeks > 0, weeks + 1, 0)),
         )
     elif bug == "verdict leaves the case open":
-        sentence = CounterfeiterPopulation.sentence
+        sentence = CounterfeiterArrays.sentence
 
         def sentence_open(self, sellers, weeks):
             sentence(self, sellers, weeks)
             self.case_open[sellers] = True
 
-        monkeypatch.setattr(CounterfeiterPopulation, "sentence", sentence_open)
+        monkeypatch.setattr(CounterfeiterArrays, "sentence", sentence_open)
     elif bug == "dropped cases not counted":
-        tally = DeterrenceModel.tally
+        tally = Week.tally
         monkeypatch.setattr(
-            DeterrenceModel,
+            Week,
             "tally",
             lambda self, metric, value: tally(
                 self, metric, 0 if metric == "cases_dropped" else value
@@ -793,14 +670,14 @@ def _plant(monkeypatch, bug: str) -> None:
 
         monkeypatch.setattr(Enforcer, "step", late_step)
     elif bug == "prosecution keeps the suspension timer":
-        prosecute = CounterfeiterPopulation.prosecute
+        prosecute = CounterfeiterArrays.prosecute
 
         def keep_timer(self, sellers):
             left = self.weeks_left[sellers].copy()
             prosecute(self, sellers)
             self.weeks_left[sellers] = left
 
-        monkeypatch.setattr(CounterfeiterPopulation, "prosecute", keep_timer)
+        monkeypatch.setattr(CounterfeiterArrays, "prosecute", keep_timer)
     elif bug == "temporary change never reverted":
         start_week = DeterrenceModel._start_week
 
@@ -1106,526 +983,3 @@ def test_unused_whole_slots_are_not_banked(capacity):
     finally:
         model.release()
     assert 0 < most <= math.floor(max(capacity, 1.0)), most
-
-
-# =============================================================================================
-# 2. Random invalid input never gives a traceback
-# =============================================================================================
-
-TOP_FIELDS = [f for f in Scenario.model_fields if f not in SECTIONS]
-NESTED_FIELDS = {s: list(model.model_fields) for s, model in SECTIONS.items()}
-junk_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-(10**30), 10**30),
-    st.floats(),  # NaN and infinities included
-    st.text(max_size=30),
-    st.sampled_from(
-        [
-            "1e3",
-            "0.5",
-            "50%",
-            "1,000",
-            "1_000",
-            "0x1F",
-            "yes",
-            "~",
-            ".inf",
-            "-.nan",
-            "",
-            " ",
-            "2016-08-01",
-            "twelve",
-            "[1, 2]",
-            "{a: 1}",
-            "&a b",
-            "*a",
-            "!!python/name:os.system",
-        ]
-    ),
-)
-# Text that PyYAML parses but cannot build: an integer of more than 4,300 digits (Python's
-# int_max_str_digits) and nesting deeper than Python's recursion limit (written as text: the
-# dumper cannot produce either), and a hexadecimal literal of thousands of digits (built,
-# since int_max_str_digits exempts that base, and refused by the schema).
-unbuildable = st.sampled_from(
-    [
-        "9" * 5000,
-        "0x" + "f" * 3600,
-        "-" + "1" * 4301,
-        "[" * 600 + "]" * 600,
-        "{a: " * 600 + "1" + "}" * 600,
-        "- " * 1000 + "x",
-        "[" * 600,
-    ]
-)
-junk = st.recursive(
-    junk_scalars,
-    lambda kids: st.one_of(
-        st.lists(kids, max_size=4),
-        st.dictionaries(
-            st.one_of(st.text(max_size=12), st.integers(), st.booleans()), kids, max_size=4
-        ),
-    ),
-    max_leaves=12,
-)
-
-
-@st.composite
-def out_of_range(draw, section: str, name: str) -> Any:
-    """A value just outside, or far outside, the range of a field, or not a finite number."""
-    info = SECTIONS[section].model_fields[name]
-    values: list[Any] = [math.nan, math.inf, -math.inf, 1e308, -1e308, "0.5 CNY", True, [1]]
-    if info.annotation in (int, float):
-        low, high, *_ = _bounds(section, name)
-        values += [low - 1, high + 1, low - 1e-9, high * 10, -abs(high)]
-        if info.annotation is int:
-            values.append(low + 0.5)
-    return draw(st.sampled_from(values))
-
-
-@st.composite
-def mutated_scenarios(draw) -> dict[str, Any]:
-    """A valid scenario's data with one to four random mutations."""
-    data = base_scenario(draw(st.sampled_from(BUNDLED))).model_dump(
-        mode="json", exclude={"extends"}
-    )
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(
-            st.sampled_from(
-                [
-                    "junk value",
-                    "out of range",
-                    "unknown key",
-                    "delete key",
-                    "junk section",
-                    "regions",
-                    "schedule",
-                    "top field",
-                ]
-            )
-        )
-        section = draw(st.sampled_from(list(SECTIONS)))
-        name = draw(st.sampled_from(NESTED_FIELDS[section]))
-        if not isinstance(data.get(section), dict):
-            data[section] = {}
-        if kind == "junk value":
-            data[section][name] = draw(junk)
-        elif kind == "out of range":
-            data[section][name] = draw(out_of_range(section, name))
-        elif kind == "unknown key":
-            target = data if draw(st.booleans()) else data[section]
-            target[draw(st.text(min_size=1, max_size=20))] = draw(junk)
-        elif kind == "delete key":
-            data[section].pop(name, None)
-        elif kind == "junk section":
-            data[section] = draw(junk)
-        elif kind == "regions":
-            count = draw(st.integers(0, 70))
-            if not isinstance(data.get("population"), dict):
-                data["population"] = {}
-            data["population"]["region_shares"] = draw(
-                st.lists(st.floats(-1, 2), min_size=count, max_size=count)
-            )
-        elif kind == "schedule":
-            entry = st.dictionaries(
-                st.sampled_from(["week", "until_week", "label", "set", "when"]),
-                st.one_of(
-                    junk,
-                    st.integers(-2, 300),
-                    st.dictionaries(
-                        st.sampled_from([*all_fields(), "population.sellers", "x.y"]),
-                        st.one_of(junk, st.floats(-1, 2)),
-                        max_size=3,
-                    ),
-                ),
-                max_size=5,
-            )
-            data["schedule"] = draw(st.one_of(st.lists(entry, max_size=3), junk))
-        else:
-            data[draw(st.sampled_from(TOP_FIELDS))] = draw(st.one_of(junk, st.integers(-5, 6000)))
-    return data
-
-
-random_mappings = st.dictionaries(
-    st.one_of(st.sampled_from([*TOP_FIELDS, *SECTIONS]), st.text(max_size=15), st.integers()),
-    st.one_of(
-        junk,
-        st.dictionaries(
-            st.sampled_from([f for fields in NESTED_FIELDS.values() for f in fields]), junk
-        ),
-    ),
-    max_size=8,
-)
-
-
-def _dump(data: Any, flow: bool) -> str:
-    return yaml.safe_dump(data, allow_unicode=True, default_flow_style=flow, sort_keys=False)
-
-
-@st.composite
-def text_mutations(draw) -> str:
-    """The text of a valid scenario with random characters inserted, deleted or replaced."""
-    text = (SCENARIOS / f"{draw(st.sampled_from(BUNDLED))}.yaml").read_text(encoding="utf-8")
-    for _ in range(draw(st.integers(1, 5))):
-        at = draw(st.integers(0, len(text)))
-        cut = draw(st.integers(0, 3))
-        insert = draw(
-            st.one_of(
-                st.text(max_size=3),
-                st.sampled_from(["\t", ":", "-", "[", "'", "&x"]),
-                unbuildable.map(lambda text: f" {text}\n"),
-            )
-        )
-        text = text[:at] + insert + text[at + cut :]
-    return text
-
-
-@st.composite
-def documents(draw) -> tuple[str | bytes, dict[str, Any] | None]:
-    """A scenario file's content (text or bytes), and the extends base to write beside it."""
-    kind = draw(
-        st.sampled_from(
-            ["mutation", "mapping", "junk", "text", "bytes", "text mutation", "unbuildable"]
-        )
-    )
-    if kind == "bytes":
-        return draw(st.binary(max_size=200)), None
-    if kind == "text":
-        return draw(st.text(max_size=200)), None
-    if kind == "text mutation":
-        return draw(text_mutations()), None
-    if kind == "unbuildable":  # a valid scenario with one value PyYAML cannot build
-        data = base_scenario(draw(st.sampled_from(BUNDLED))).model_dump(
-            mode="json", exclude={"extends"}
-        )
-        key = draw(st.sampled_from([*TOP_FIELDS, *SECTIONS]))
-        data.pop(key, None)
-        return f"{_dump(data, False)}{key}: {draw(unbuildable)}\n", None
-    data = draw({"mutation": mutated_scenarios(), "mapping": random_mappings, "junk": junk}[kind])
-    base = None
-    if isinstance(data, dict) and draw(st.booleans()):
-        # An extends chain: bundled, missing, itself, a base beside it (perhaps invalid, or
-        # extending the file back), not a file name at all, or one the operating system refuses
-        # (a NUL byte, more than 255 bytes).
-        choice = draw(
-            st.sampled_from(
-                [
-                    "baseline_2016.yaml",
-                    "missing.yaml",
-                    "scenario.yaml",
-                    "base.yaml",
-                    "base\0.yaml",
-                    "b" * 300 + ".yaml",
-                    "x/" * 2100 + "base.yaml",
-                ]
-            )
-        )
-        data["extends"] = draw(st.one_of(st.just(choice), junk_scalars))
-        if data["extends"] == "base.yaml":
-            base = draw(st.one_of(mutated_scenarios(), random_mappings))
-            if draw(st.booleans()):
-                base["extends"] = "scenario.yaml"  # a cycle
-    return _dump(data, draw(st.booleans())), base
-
-
-FILE_NAMES = st.sampled_from(["scenario.yaml", "my scenario.yaml", "場景.yaml", "s.yml"])
-
-
-def _write(folder: Path, name: str, content: str | bytes, base: dict[str, Any] | None) -> Path:
-    path = folder / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    if base is not None:
-        (folder / "base.yaml").write_text(_dump(base, False), encoding="utf-8")
-    if name != "scenario.yaml":  # extends chains name the file "scenario.yaml"
-        (folder / "scenario.yaml").write_bytes(path.read_bytes())
-    return path
-
-
-def load_or_error(path: Path | str, overrides: list[str], sources: list[Path]):
-    """``load_scenario``: a valid scenario, or a ``ScenarioError`` naming one of ``sources``.
-
-    Any other exception propagates and fails the test.
-    """
-    try:
-        scenario = load_scenario(path, overrides)
-    except ScenarioError as exc:
-        message = str(exc)
-        assert message.startswith(f"{exc.source}: "), message
-        named = [p for p in sources if Path(exc.source).resolve() == p.resolve()]
-        assert named or (exc.source == "--set" and overrides), f"names no file: {message}"
-        assert exc.detail, message
-        return None, exc
-    assert isinstance(scenario, Scenario)
-    return scenario, None
-
-
-def _round_trip(scenario: Scenario, folder: Path) -> None:
-    # A valid scenario survives its resolved YAML: what `run` saves loads back the same.
-    path = folder / "resolved.yaml"
-    path.write_text(resolved_yaml(scenario), encoding="utf-8")
-    again = load_scenario(path)
-    assert again.model_dump() == scenario.model_dump()
-
-
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("properties")
-
-
-@given(document=documents(), name=FILE_NAMES)
-@budget(600)
-def test_random_files_give_a_scenario_or_a_scenario_error(document, name, scratch):
-    content, base = document
-    with tempfile.TemporaryDirectory(dir=scratch) as folder:
-        folder = Path(folder)
-        path = _write(folder, name, content, base)
-        sources = [path, folder / "scenario.yaml", folder / "base.yaml", *SCENARIOS.glob("*.yaml")]
-        scenario, _ = load_or_error(path, [], sources)
-        if scenario is not None:
-            _round_trip(scenario, folder)
-
-
-def _yaml_value(value: Any) -> str:
-    """``value`` as YAML on one line (without the end-of-document marker)."""
-    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**6)
-    return text.removesuffix("\n").removesuffix("...").strip()
-
-
-@st.composite
-def random_overrides(draw) -> str:
-    """A ``--set`` string: a field (or not), ``=`` (or not), and a value (often wrong)."""
-    fields = all_fields()
-    key = draw(
-        st.one_of(
-            st.sampled_from(fields),
-            st.sampled_from(fields).map(lambda f: f[:-1] or "x"),  # a typo
-            st.sampled_from(["", " ", ".", "population.", ".sellers", "a.b.c", "extends"]),
-            st.text(max_size=20),
-        )
-    )
-    value = draw(
-        st.one_of(
-            junk.map(_yaml_value),
-            junk.map(lambda v: _dump(v, True)),  # with "..." on a second line
-            st.text(max_size=30),
-            st.sampled_from(["", "0", "-1", "1e9", "1e400", ".nan", "[", "{", "'", "&a [*a]"]),
-            unbuildable,
-            st.sampled_from(fields).flatmap(
-                lambda f: out_of_range(*f.split(".")).map(str) if "." in f else st.just("0")
-            ),
-        )
-    )
-    separator = draw(st.sampled_from(["=", "=", "=", "", "==", " = "]))
-    return f"{key}{separator}{value}"
-
-
-# Valid overrides too, so that accepted ones are checked (and mixed with invalid ones).
-overrides = st.one_of(
-    st.sampled_from(SCALAR_FIELDS).flatmap(
-        lambda key: field_values(*key.split(".")).map(lambda v: f"{key}={_yaml_value(v)}")
-    ),
-    random_overrides(),
-)
-
-
-@given(name=st.sampled_from(BUNDLED), sets=st.lists(overrides, min_size=1, max_size=3))
-@budget(600)
-def test_random_overrides_give_a_scenario_or_a_scenario_error(name, sets):
-    path = SCENARIOS / f"{name}.yaml"
-    scenario, error = load_or_error(path, sets, list(SCENARIOS.glob("*.yaml")))
-    if error is not None:
-        # The bundled file is valid: an error in a field an override sets, or inside it (an
-        # item of a list, an entry of the schedule), is put on --set.
-        keys = [text.partition("=")[0].strip() for text in sets]
-        if any(error.field == k or error.field.startswith(f"{k}.") for k in keys):
-            assert error.source == "--set", str(error)
-        return
-    # An override that was accepted is in force (for numbers: the number given; the last
-    # override of a field wins).
-    given_values = dict(parse_override(text) for text in sets)
-    for key, value in given_values.items():
-        if isinstance(value, int | float) and not isinstance(value, bool) and "." in key:
-            section, field = key.split(".")
-            assert getattr(getattr(scenario, section), field) == value, key
-
-
-runner = CliRunner()
-
-
-def _has_emoji_code(message: str) -> bool:
-    # Known bug (test_error_messages_are_printed_as_text[:thumbs_up:]): the command line still
-    # replaces emoji codes such as ':thumbs_up:' in a message by the emoji.
-    return re.search(r":[^\s:]+:", message) is not None
-
-
-def _as_shown(text: str) -> str:
-    """``text`` as the command line prints it: characters that are not printable escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-@given(document=documents(), sets=st.lists(overrides, max_size=2))
-@budget(120)
-def test_validate_exits_with_0_or_2_and_no_traceback(document, sets, scratch):
-    content, base = document
-    with tempfile.TemporaryDirectory(dir=scratch) as folder:
-        folder = Path(folder)
-        path = _write(folder, "scenario.yaml", content, base)
-        _, error = load_or_error(
-            path, sets, [path, folder / "base.yaml", *SCENARIOS.glob("*.yaml")]
-        )
-        assume(error is None or not _has_emoji_code(str(error)))
-        result = runner.invoke(app, ["validate", str(path), *(f"--set={s}" for s in sets)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    assert "Traceback" not in result.output
-    if error is None:
-        assert result.exit_code == 0, result.output
-        assert result.output.startswith("ok ")
-    else:
-        assert result.exit_code == 2, result.output
-        # The message as it is (no markup), on one line, control characters escaped.
-        assert result.output == f"error: {_as_shown(str(error))}\n"
-
-
-# -- regressions: bugs these properties found in sim/ (fixed unless marked xfail) ------------
-
-
-def _load_with(where: str, value: str, field: str, tmp_path: Path):
-    """Load ``field: value`` from a file, or the bundled strict scenario with ``--set``."""
-    if where == "file":
-        path = tmp_path / "scenario.yaml"
-        path.write_text(f"{field}: {value}\n")
-        return load_or_error(path, [], [path])
-    strict = SCENARIOS / "strict.yaml"
-    return load_or_error(strict, [f"{field}={value}"], [strict])
-
-
-@pytest.mark.parametrize("where", ["file", "--set"])
-@pytest.mark.parametrize(
-    "value",
-    ["[" * 1000 + "]" * 1000, "{a: " * 600 + "1" + "}" * 600, "[" * 1000],
-    ids=["lists", "mappings", "unclosed"],
-)
-def test_deeply_nested_yaml_is_a_scenario_error(where, value, tmp_path):
-    # Fixed: RecursionError from PyYAML's composer escaped as a traceback.
-    _, error = _load_with(where, value, "name", tmp_path)
-    assert error is not None
-    assert "nested too deeply" in error.detail, str(error)
-    if where == "--set":
-        assert error.source == "--set"
-
-
-@pytest.mark.parametrize("where", ["file", "--set"])
-@pytest.mark.parametrize(
-    "digits",
-    [
-        "9" * 5000,
-        "-" + "1" * 4301,
-        "0x" + "f" * 3600,
-    ],
-    ids=["decimal", "negative", "hexadecimal"],
-)
-def test_a_huge_integer_literal_is_a_scenario_error(where, digits, tmp_path):
-    # Fixed: int() of more than 4,300 decimal digits raised ValueError (int_max_str_digits);
-    # a hexadecimal literal is built, and its repr in the message raised the same error.
-    _, error = _load_with(where, digits, "seed", tmp_path)
-    assert error is not None
-    expected = "hexadecimal digits is invalid" if digits.startswith("0x") else "cannot be read"
-    assert expected in error.detail, str(error)
-    if where == "--set":  # (the message repeats the value given, as for any invalid YAML)
-        assert error.source == "--set"
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["a\0b.yaml", "a" * 300 + ".yaml", "x/" * 2100 + "a.yaml"],
-    ids=["nul", "too-long", "path-too-long"],
-)
-@pytest.mark.parametrize("where", ["extends", "path"])
-def test_file_names_the_system_refuses_are_scenario_errors(name, where, tmp_path):
-    # Fixed: Path.exists() raised ValueError (NUL) or OSError (ENAMETOOLONG).
-    if where == "extends":
-        path = tmp_path / "child.yaml"
-        path.write_text(yaml.safe_dump({"extends": name}))
-        _, error = load_or_error(path, [], [path])
-        assert error.field == "extends", str(error)
-    else:
-        with pytest.raises(ScenarioError) as caught:
-            load_scenario(tmp_path / name)
-        error = caught.value
-    assert "is not a usable file name" in error.detail, str(error)
-    assert len(str(error)) < 1000, "the message repeats the whole name"
-    result = runner.invoke(
-        app, ["validate", str(path if where == "extends" else tmp_path / name.replace("\0", ""))]
-    )
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert "Traceback" not in result.output
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "[/x]",
-        "[bold]x",
-        "a\\[b]",
-        "[link=file:///etc]x[/link]",
-        "a\x1bb",
-        "a\tb",
-        ":thumbs_up:",
-    ],
-)
-def test_error_messages_are_printed_as_text(value, tmp_path):
-    # Fixed: messages were printed as Rich markup ('[/x]' raised MarkupError: a traceback).
-    path = tmp_path / "markup.yaml"
-    path.write_text(yaml.safe_dump({"name": value}))
-    _, error = load_or_error(path, [], [path])
-    result = runner.invoke(app, ["validate", str(path)])
-    assert result.exit_code == 2, repr(result.exception)
-    assert f"value {value!r} is invalid" in result.output, result.output
-    assert result.output == f"error: {_as_shown(str(error))}\n"
-
-
-@pytest.mark.parametrize("name", ["[x].yaml", "a\\[b].yaml"])
-def test_file_names_are_printed_as_text(name, tmp_path):
-    path = tmp_path / name
-    path.write_text("extends: baseline_2016.yaml\n")
-    result = runner.invoke(app, ["validate", str(path)])
-    assert result.output == f"ok {path}: scenario 'baseline_2016'\n"
-    path.write_text("extends: baseline_2016.yaml\nseed: -1\n")
-    result = runner.invoke(app, ["validate", str(path)])
-    assert result.exit_code == 2
-    assert result.output.startswith(f"error: {path}: seed: ")
-
-
-@pytest.mark.parametrize(
-    ("override", "field"),
-    [
-        ("enforcement.tier1_sentence_years=[1]", "enforcement.tier1_sentence_years"),
-        ("enforcement.tier1_sentence_years=[1, x]", "enforcement.tier1_sentence_years.1"),
-        ("population.region_shares=[1, -1]", "population.region_shares.1"),
-        ("schedule=[{week: 1}]", "schedule.0"),
-        ("schedule=[{week: 1, set: {beliefs.memory: 2}}]", "schedule.0"),
-    ],
-)
-def test_an_override_error_is_put_on_the_override(override, field):
-    # Fixed: an error reported inside the field an override sets was put on the file.
-    strict = SCENARIOS / "strict.yaml"
-    _, error = load_or_error(strict, [override], [strict])
-    assert error is not None
-    assert error.source == "--set", str(error)
-    assert error.field.startswith(field), str(error)
-
-
-def test_an_error_in_the_file_stays_on_the_file(tmp_path):
-    # ... and one in a field that only starts like an override's key stays on the file.
-    path = tmp_path / "scenario.yaml"
-    path.write_text("extends: strict.yaml\nenforcement: {tier1_sentence_years: [1]}\n")
-    _, error = load_or_error(path, ["enforcement.tier1=1"], [path])
-    assert error is not None and error.source == "--set"  # tier1 is not a field
-    _, error = load_or_error(path, ["enforcement.max_sentence_years=20"], [path])
-    assert error is not None and Path(error.source).name == "scenario.yaml", str(error)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import small
+from helpers import small
 
-from sim.agents import SellerState
-from sim.model import DeterrenceModel
-from sim.runner import run_replication
+from sim.experiments.runner import run_replication
+from sim.model.agents import SellerState
+from sim.model.model import DeterrenceModel
+from sim.model.streams import replication_seeds
 from sim.scenario import apply_changes
-from sim.streams import replication_seeds
 
 SEEDS = replication_seeds(7, 4)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from sim.network import small_world
+from sim.model.network import small_world
 
 
 def _reference(region, degree, rewiring, rng):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim import rules
+from sim.model import rules
 
 
 def test_sigmoid_known_values():

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
-from conftest import BUNDLED
+from helpers import BUNDLED
 
 from sim.errors import ScenarioError
 from sim.scenario import (
@@ -14,12 +15,15 @@ from sim.scenario import (
     all_fields,
     apply_changes,
     bundled_scenarios,
+    field_value,
     json_schema,
     load_scenario,
     parse_override,
     resolved_yaml,
+    validate_data,
 )
 
+BOUNDS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
 REQUIRED_FIELDS = [
     "population.sellers",
     "enforcement.prosecution_rate",
@@ -44,7 +48,13 @@ def test_the_fields_named_in_the_issue_exist():
 
 def test_every_field_has_a_unit_and_a_source():
     schema = json_schema()
-    for section in ("Population", "Economics", "Platform", "Enforcement", "Beliefs"):
+    for section in (
+        "PopulationParams",
+        "EconomicsParams",
+        "PlatformParams",
+        "EnforcementParams",
+        "BeliefsParams",
+    ):
         for name, spec in schema["$defs"][section]["properties"].items():
             assert spec.get("unit"), f"{section}.{name} has no unit"
             assert spec.get("source"), f"{section}.{name} has no source"
@@ -212,15 +222,61 @@ def test_resolved_yaml_round_trips(tmp_path):
     assert load_scenario(path) == scenario
 
 
-def test_json_schema_is_valid_json_with_the_sections():
-    schema = json.loads(json.dumps(json_schema()))
-    assert {"population", "economics", "platform", "enforcement", "beliefs"} <= set(
-        schema["properties"]
-    )
+def _schema_fields(schema: dict) -> dict[str, dict]:
+    """The fields of the JSON schema by dotted name (sections read through ``$defs``)."""
+    fields = {}
+    for name, spec in schema["properties"].items():
+        if "$ref" in spec:
+            section = schema["$defs"][spec["$ref"].rsplit("/", 1)[1]]
+            fields.update({f"{name}.{field}": s for field, s in section["properties"].items()})
+        else:
+            fields[name] = spec
+    return fields
 
 
-def test_defaults_form_a_valid_scenario():
-    assert Scenario().population.sellers > 0
+def _outside(bound: str, value: float, kind: str) -> float:
+    """A value the schema's ``bound`` excludes: just beyond it, or on it if it is exclusive."""
+    if bound.startswith("exclusive"):
+        return value
+    step = 1 if kind == "integer" else max(1e-9, abs(value) * 1e-9)
+    return value + step if bound == "maximum" else value - step
+
+
+def test_the_json_schema_has_every_field_with_unit_source_and_the_validators_bounds():
+    schema = json.loads(json.dumps(json_schema()))  # as `deter-sim schema` prints it
+    fields = _schema_fields(schema)
+    assert set(fields) - {"extends"} == set(all_fields())
+    for name, spec in fields.items():
+        assert spec.get("unit") and spec.get("source"), f"{name} has no unit or source"
+    base = load_scenario("baseline_2016")
+    checked = []
+    for name, spec in fields.items():
+        if spec.get("type") not in ("integer", "number"):
+            continue
+        bounds = {b: spec[b] for b in BOUNDS if b in spec}
+        assert {"minimum", "exclusiveMinimum"} & set(bounds), f"{name} has no lower bound"
+        assert {"maximum", "exclusiveMaximum"} & set(bounds), f"{name} has no upper bound"
+        for bound, value in bounds.items():
+            # What the schema excludes, validation refuses (and names the field).
+            with pytest.raises(ScenarioError, match=re.escape(name)):
+                apply_changes(base, {name: _outside(bound, value, spec["type"])})
+            checked.append((name, bound))
+    assert len(checked) >= 2 * 40
+
+
+def test_defaults_are_a_valid_scenario_with_the_2016_parameters():
+    defaults = Scenario()
+    # Pydantic does not validate defaults: validate them as a scenario file would be.
+    data = defaults.model_dump(mode="json", exclude={"extends"})
+    assert validate_data(data, "defaults") == defaults
+    # The parameter table's defaults are the 2016 baseline (calibrated rates included).
+    baseline = load_scenario("baseline_2016")
+    differing = {
+        name: (field_value(defaults, name), field_value(baseline, name))
+        for name in all_fields()
+        if "." in name and field_value(defaults, name) != field_value(baseline, name)
+    }
+    assert differing == {}
 
 
 BILLION_LAUGHS = (

@@ -1,0 +1,117 @@
+"""The ``vector`` engine: every counterfeiter as one element of numpy arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import small
+
+import sim.model.arrays
+from sim.model.agents import SellerState
+from sim.model.arrays import CounterfeiterArrays
+from sim.model.model import DeterrenceModel
+
+FLOATS = (
+    "sales",
+    "outside_ratio",
+    "prison_year_cost",
+    "sentence_anchor",
+    "cumulative_sales",
+    "a",
+    "b",
+    "perceived_sentence",
+    "perceived_takedown",
+)
+
+
+@pytest.fixture
+def model():
+    """A small vector model before its first week."""
+    model = DeterrenceModel(small(weeks=20, burn_in_weeks=0, **{"population.sellers": 600}), 9)
+    yield model
+    model.release()
+
+
+def test_the_population_is_held_in_single_precision_arrays(model):
+    pop = model.population
+    assert isinstance(pop, CounterfeiterArrays)
+    for name in FLOATS:
+        values = getattr(pop, name)
+        assert values.dtype == np.float32, name
+        assert values.shape == (pop.n,), name
+    assert pop.state.dtype == np.int8 and pop.contacts.dtype == np.float32
+    assert pop.contacts.shape == (pop.n, pop.n)
+
+
+def test_column_is_a_copy_and_values_a_selection(model):
+    pop = model.population
+    column = pop.column("strikes")
+    column[:] = 99
+    assert not (pop.strikes == 99).any()
+    sellers = np.array([5, 1, 3])
+    np.testing.assert_array_equal(pop.values("sales", sellers), pop.sales[sellers])
+
+
+def test_deciding_in_chunks_gives_what_whole_arrays_give(model, monkeypatch):
+    # The decision rule runs in chunks of CHUNK sellers for speed; any chunk size must give the
+    # same decisions, element by element.
+    scenario = model.scenario
+    whole = model.run()
+    state = model.population.column("state")
+    monkeypatch.setattr(sim.model.arrays, "CHUNK", 64)  # ten chunks, the last one short
+    chunked = DeterrenceModel(scenario, 9)
+    try:
+        pd.testing.assert_frame_equal(chunked.run(), whole, check_exact=True)
+        np.testing.assert_array_equal(chunked.population.column("state"), state)
+    finally:
+        chunked.release()
+    assert whole.active_sellers.sum() > 0
+
+
+def test_peer_counts_split_sanctioned_and_clean_contacts(model):
+    pop = model.population
+    rng = np.random.default_rng(0)
+    sanctioned = np.flatnonzero(rng.random(pop.n) < 0.1)
+    others = np.setdiff1d(np.arange(pop.n), sanctioned)
+    clean = others[rng.random(len(others)) < 0.5]
+    seen_sanctioned, seen_clean = pop._peer_counts(sanctioned, clean)
+    # The plain way: for each seller, count the contacts in each set.
+    dense = pop.contacts.toarray() > 0
+    np.testing.assert_array_equal(seen_sanctioned, dense[:, sanctioned].sum(axis=1))
+    np.testing.assert_array_equal(seen_clean, dense[:, clean].sum(axis=1))
+    assert seen_sanctioned.sum() > 0 and seen_clean.sum() > 0
+
+
+def test_closing_a_store_suspends_for_the_delay_and_resets_the_store(model):
+    pop = model.population
+    pop.strikes[:] = 3
+    pop.cumulative_sales[:] = 1000.0
+    closed = np.array([2, 4])
+    pop.close_stores(closed)
+    delay = model.params.platform.reentry_delay_weeks
+    assert (pop.state[closed] == SellerState.SUSPENDED).all()
+    assert (pop.weeks_left[closed] == delay + 1).all()  # +1: the timer also runs this week
+    assert (pop.strikes[closed] == 0).all() and not pop.has_store[closed].any()
+    assert (pop.cumulative_sales[closed] == 0).all()
+    untouched = np.setdiff1d(np.arange(pop.n), closed)
+    assert (pop.state[untouched] == SellerState.DORMANT).all()
+    assert (pop.strikes[untouched] == 3).all() and pop.has_store[untouched].all()
+
+
+def test_verdicts_jail_or_release_and_timers_run_down(model):
+    pop = model.population
+    sellers = np.array([0, 1, 2])
+    pop.prosecute(sellers)
+    pop.case_open[sellers] = True
+    assert (pop.state[sellers] == SellerState.PROSECUTED).all() and pop.sanctioned[sellers].all()
+    pop.sentence(sellers[:2], np.array([2, 0]))
+    assert pop.state[0] == SellerState.JAILED and pop.weeks_left[0] == 3
+    assert pop.state[1] == SellerState.DORMANT and pop.weeks_left[1] == 0
+    assert not pop.case_open[:2].any() and pop.case_open[2]
+    states = []
+    for _ in range(3):
+        pop.advance_timers()
+        states.append((int(pop.state[0]), int(pop.weeks_left[0])))
+    assert states == [(SellerState.JAILED, 2), (SellerState.JAILED, 1), (SellerState.DORMANT, 0)]
+    assert pop.state[2] == SellerState.PROSECUTED  # a case in process has no timer
