@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow lint format bench golden validation calibration clean
+.PHONY: run test test-slow lint format bench golden validation lever-map calibration clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH"; exit 1; }
@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_sweep.py
 
-# Full-scale validation (docs/VALIDATION.md): about 25 minutes on 2 cores.
+# Full-scale validation (docs/VALIDATION.md): about 60 minutes on 2 cores, the maps included.
 VAL := results/validation
 validation: $(STAMP)
 	$(BIN)/deter-sim targets baseline_2016 --out $(VAL)/targets --force
@@ -45,14 +45,32 @@ validation: $(STAMP)
 	$(BIN)/deter-sim intervention baseline_2016 surge --at 52 --until 104 --years 3 --out $(VAL)/surge --force
 	$(BIN)/deter-sim hysteresis baseline_2016 --set enforcement.prosecution_rate=0.9 \
 	    --values 1,3,6,12,24 --hold 104 --out $(VAL)/hysteresis --force
+	$(MAKE) lever-map
 
-# The fit of baseline_2016's five calibrated rates from the hand-set values (7 to 15 minutes on
-# 2 cores); the result is results/calibration_2016/calibrated.yaml (docs/VALIDATION.md 1.2).
-CAL_START := --set platform.detection_rate=0.18 --set platform.strike_per_takedown=0.0058 \
-    --set platform.referral_rate=0.25 --set enforcement.prosecution_rate=0.30 \
-    --set enforcement.conviction_rate=0.025
+# The lever-ranking maps (docs/VALIDATION.md 2.2): elasticities of the prosecution rate, the
+# conviction rate and the maximum sentence across law awareness and the weight of publicity,
+# then across threshold awareness and the weight of own cases, at 100,000 sellers (about 15
+# minutes each on 2 cores).
+lever-map: $(STAMP)
+	$(BIN)/deter-sim lever-map baseline_2016 --set population.sellers=100000 --replications 4 \
+	    --grid beliefs.law_awareness=0,0.5,1 --grid beliefs.w_public=0.002,0.02,0.2 \
+	    --out $(VAL)/lever_map --force
+	$(BIN)/deter-sim lever-map baseline_2016 --set population.sellers=100000 --replications 4 \
+	    --grid beliefs.threshold_awareness=0,0.5,1 --grid beliefs.w_own=1,10,50 \
+	    --out $(VAL)/lever_map_exposure --force
+
+# The fit of baseline_2016's five calibrated parameters (about 15 minutes on 2 cores): the
+# sellers, the strike, referral, prosecution and conviction rates, from the values the model
+# had before sellers perceived the sanction chain (docs/VALIDATION.md 1.2); the result is
+# results/calibration_2016/calibrated.yaml.
+CAL_PARAMS := --param population.sellers=50000:2000000 \
+    --param platform.strike_per_takedown=0.0001:0.1 --param platform.referral_rate=0.01:1 \
+    --param enforcement.prosecution_rate=0.01:1 --param enforcement.conviction_rate=0.001:1
+CAL_START := --set population.sellers=220000 --set platform.strike_per_takedown=0.005678 \
+    --set platform.referral_rate=0.2101 --set enforcement.prosecution_rate=0.2987 \
+    --set enforcement.conviction_rate=0.02575
 calibration: $(STAMP)
-	$(BIN)/deter-sim calibrate baseline_2016 $(CAL_START) --replications 4 \
+	$(BIN)/deter-sim calibrate baseline_2016 $(CAL_START) $(CAL_PARAMS) --replications 4 \
 	    --out results/calibration_2016 --force
 
 golden: $(STAMP)

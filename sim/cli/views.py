@@ -197,3 +197,27 @@ def hysteresis_table(table, field: str) -> Table:
             else "",
         )
     return out
+
+
+def lever_table(table) -> Table:
+    """The elasticity of each metric to each lever at each cell of a lever map."""
+    fields = [c for c in table.columns if "." in c and c != "parameter"]
+    out = Table(title="Elasticities by lever across the map (95% t-interval; *: the scenario)")
+    for column in [
+        *(f.rpartition(".")[2] for f in fields),
+        "metric",
+        "lever",
+        "elasticity",
+        "95% CI",
+    ]:
+        out.add_column(column, justify="right" if column in ("elasticity", "95% CI") else "left")
+    for row in table.to_dict("records"):
+        cells = [f"{row[f]:g}" + ("*" if row["at_scenario"] else "") for f in fields]
+        out.add_row(
+            *cells,
+            row["metric"].replace("_cny", "").replace("_", " "),
+            row["parameter"].rpartition(".")[2],
+            f"{row['elasticity']:+.3f}",
+            f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]",
+        )
+    return out

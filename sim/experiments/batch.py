@@ -312,6 +312,15 @@ class Batch:
         frame = pd.concat((read_table(path) for path in files), ignore_index=True)
         return frame.sort_values(["run_id", "week"], ignore_index=True)
 
+    def replication_summaries(self) -> pd.DataFrame:
+        """Per point and replication, each metric's post-burn-in yearly value (``point`` column)."""
+        parts = []
+        for point, rows in self.timeseries().groupby("point", sort=True):
+            burn_in = self.scenarios[int(point)].burn_in_weeks
+            summary = summarise_replications(rows.drop(columns=["run_id", "point"]), burn_in)
+            parts.append(summary.assign(point=int(point)))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
     def point_statistics(self, timeseries: pd.DataFrame | None = None) -> pd.DataFrame:
         """Per point and metric: mean, 95% interval and spread over replications (long form)."""
         frame = self.timeseries() if timeseries is None else timeseries

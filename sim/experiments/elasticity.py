@@ -20,7 +20,6 @@ from scipy import stats
 from sim.errors import OptionError
 from sim.experiments.batch import Batch, BatchResult, run_batch
 from sim.experiments.execution import ExecutionOptions
-from sim.experiments.statistics import summarise_replications
 from sim.experiments.store import write_table
 from sim.model.metrics import check_metrics
 from sim.scenario import SECTIONS, Scenario, field_value, is_int_field
@@ -227,14 +226,10 @@ def run_elasticities(
     batch = Batch(out, "elasticity", base, points, base.replications, definition, options.engine)
 
     def outputs(batch: Batch, index: pd.DataFrame) -> pd.DataFrame | None:
-        frame = batch.timeseries()
-        if frame.empty:
+        summaries = batch.replication_summaries()
+        if summaries.empty:
             return None
-        parts = []
-        for point, rows in frame.groupby("point"):
-            s = summarise_replications(rows.drop(columns=["run_id", "point"]), base.burn_in_weeks)
-            parts.append(s.assign(point=int(point)))
-        table = elasticity_table(pd.concat(parts), points, base, metrics)
+        table = elasticity_table(summaries, points, base, metrics)
         write_table(batch.out / "elasticities.csv", table)
         return table
 

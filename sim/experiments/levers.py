@@ -21,7 +21,6 @@ from sim.errors import OptionError
 from sim.experiments.batch import Batch, BatchResult, run_batch
 from sim.experiments.elasticity import LEVER_KIND, elasticity_points, elasticity_table
 from sim.experiments.execution import ExecutionOptions
-from sim.experiments.statistics import summarise_replications
 from sim.experiments.store import write_table
 from sim.experiments.sweep import grid_points
 from sim.model.metrics import check_metrics
@@ -158,13 +157,8 @@ def run_lever_map(
     def outputs(batch: Batch, index: pd.DataFrame) -> pd.DataFrame | None:
         if index.status.ne("ok").any():
             return None  # a cell would miss its pairs
-        frame = batch.timeseries()
-        parts = []
-        for point, rows in frame.groupby("point"):
-            burn_in = batch.scenarios[int(point)].burn_in_weeks
-            summary = summarise_replications(rows.drop(columns=["run_id", "point"]), burn_in)
-            parts.append(summary.assign(point=int(point)))
-        table = lever_table(pd.concat(parts), points, cells, base, levers, metrics)
+        summaries = batch.replication_summaries()
+        table = lever_table(summaries, points, cells, base, levers, metrics)
         write_table(batch.out / OUTPUT_FILE, table)
         write_table(batch.out / "lever_ranking.csv", ranking(table))
         return table

@@ -118,10 +118,13 @@ def code_provenance() -> dict[str, object]:
     return {"git_commit": git_commit(), "git_dirty": git_dirty()}
 
 
-# Peak bytes per seller and per contact of a seller. Vector: 189 bytes per seller at the default
-# 8 contacts (``make bench``), the sparse matrix taking 8 bytes per contact. Agents: about 1,530
-# bytes per seller measured as the resident size of a 50,000-seller model, rounded up.
-BYTES_PER_SELLER = {"vector": (120, 9), "agents": (1_600, 16)}
+# Peak bytes per seller and per contact of a seller. Vector: the sparse matrix takes 8 bytes per
+# contact; the rest, with the perceived sanction chain (ODD 4.4) and the temporaries of a
+# population that fits in one chunk of the decision rule, is at most 248 bytes per seller at
+# 20,000 sellers and 8 contacts (tracemalloc, tests/experiments/test_provenance.py), less at
+# full scale (``make bench``). Agents: about 1,530 bytes per seller measured as the resident
+# size of a 50,000-seller model, rounded up.
+BYTES_PER_SELLER = {"vector": (165, 9), "agents": (1_600, 16)}
 
 
 def memory_estimate(scenario: Scenario, engine: str = "vector") -> int:

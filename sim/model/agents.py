@@ -22,14 +22,18 @@ import mesa
 import numpy as np
 from mesa.agent import AgentSet
 
-from sim.model import rules
+from sim.model import beliefs, rules
+from sim.model.beliefs import STEP_BITS, STEPS
 from sim.model.population import InitialPopulation, draw_population
+from sim.model.week import Verdicts
 
 if TYPE_CHECKING:
     from sim.model.model import DeterrenceModel
-    from sim.model.week import Publicity
+    from sim.model.week import Week
 
 F32 = np.float32
+# The perceived values (``beliefs.VALUES``) and the attributes that hold them.
+VALUE_ATTRIBUTES = {"sentence1": "sentence1", "sentence2": "sentence2", "fine": "fine_multiple"}
 
 
 class SellerState(IntEnum):
@@ -52,10 +56,12 @@ class Counterfeiter(mesa.Agent):
         listings: Counterfeit listings the store keeps live when active.
         outside_ratio: Outside option as a share of the margin.
         prison_year_cost: Cost the seller attaches to a year in prison (CNY).
-        sentence_anchor: Perceived sentence as a share of the statutory maximum.
-        a: Beta pseudo-count of sanctions (perceived risk).
-        b: Beta pseudo-count of active weeks without sanction.
-        perceived_sentence: Perceived sentence (years).
+        sentence_bias: The seller's multiple of the expected sentences in its prior.
+        alpha: Per step of the chain (``beliefs.STEPS``), the pseudo-count of it happening.
+        beta: Per step, the pseudo-count of it not happening.
+        sentence1: Perceived prison term of a tier-1 conviction (years).
+        sentence2: Perceived prison term of a tier-2 conviction (years).
+        fine_multiple: Perceived fine as a multiple of sales.
         perceived_takedown: Perceived weekly takedown probability per listing.
         state: The seller's ``SellerState``.
         strikes: Strikes on the current store.
@@ -66,7 +72,9 @@ class Counterfeiter(mesa.Agent):
         contacts: The sellers this one observes.
         active: Whether the seller is active this week.
         detections: Listings taken down this week.
-        sanctioned: Whether the seller's case was pursued this week.
+        events: Steps of the seller's case this week (bits of ``beliefs.STEP_BITS``).
+        perceived: What the seller perceived when deciding this week (``beliefs.Choice``), or
+            None while prosecuted or jailed.
     """
 
     def __init__(self, model: DeterrenceModel, index: int, start: InitialPopulation) -> None:
@@ -85,10 +93,13 @@ class Counterfeiter(mesa.Agent):
         self.listings = start.listings[index]
         self.outside_ratio = start.outside_ratio[index]
         self.prison_year_cost = start.prison_year_cost[index]
-        self.sentence_anchor = start.sentence_anchor[index]
-        a0, b0 = rules.prior_counts(p.beliefs.prior_risk, p.beliefs.prior_strength)
-        self.a, self.b = F32(a0), F32(b0)
-        self.perceived_sentence = self.sentence_anchor * F32(p.enforcement.max_sentence_years)
+        self.sentence_bias = start.sentence_bias[index]
+        priors = model.priors
+        self.alpha = [priors.alpha[step][self.region] for step in STEPS]
+        self.beta = [priors.beta[step][self.region] for step in STEPS]
+        self.sentence1 = self.value_prior("sentence1")
+        self.sentence2 = self.value_prior("sentence2")
+        self.fine_multiple = self.value_prior("fine")
         self.perceived_takedown = F32(p.platform.detection_rate)
         self.state = SellerState.DORMANT
         self.strikes = start.strikes[index]
@@ -99,46 +110,56 @@ class Counterfeiter(mesa.Agent):
         self.contacts: tuple[Counterfeiter, ...] = ()
         self.active = False
         self.detections = 0
-        self.sanctioned = False
+        self.events = 0
+        self.perceived: beliefs.Choice | None = None
+
+    def value_prior(self, name: str) -> np.float32:
+        """The seller's prior of a perceived value: sentences scaled by its own bias."""
+        prior = self.model.priors.mean[name][self.region]
+        return prior * self.sentence_bias if name != "fine" else prior
 
     # -- phase 1 ------------------------------------------------------------------------------
     def decide(self) -> None:
         """Decide whether to be active this week, if free to choose (ODD 4.2)."""
         # Every seller takes its draw, free or not (common random numbers, ODD 7.2).
-        u = self.model.current_week.rng("decisions").random()
-        self.sanctioned = False
+        week = self.model.current_week
+        u = week.rng("decisions").random()
+        self.events = 0
         self.detections = 0
-        if self.state not in (SellerState.DORMANT, SellerState.ACTIVE):
+        self.perceived = None
+        if self.state >= SellerState.PROSECUTED:
             self.active = False
             return
         p = self.model.params
-        econ, plat, enf = p.economics, p.platform, p.enforcement
+        econ, plat = p.economics, p.platform
         margin = rules.weekly_margin(self.sales, econ.margin_share)
-        loss = rules.platform_loss(
+        outside = self.outside_ratio * margin
+        net_margin = np.maximum(margin - outside, F32(0))
+        entry = F32(rules.entry_cost_per_week(plat.reentry_cost_cny, econ.planning_horizon_weeks))
+        self.perceived = beliefs.perceive(
+            p,
+            week.pulls,
+            self.region,
+            margin,
+            net_margin,
+            rules.closure_cost(net_margin, plat.reentry_cost_cny, plat.reentry_delay_weeks),
+            F32(0) if self.has_store else entry,
             self.perceived_takedown,
             F32(self.listings),
-            plat.relisting_cost_cny,
-            plat.strike_per_takedown,
-            plat.strike_limit,
-            rules.closure_cost(margin, plat.reentry_cost_cny, plat.reentry_delay_weeks),
-        )
-        if not self.has_store:
-            loss = loss + rules.entry_cost_per_week(
-                plat.reentry_cost_cny, econ.planning_horizon_weeks
-            )
-        gain = rules.expected_gain(
-            margin,
-            loss,
-            rules.perceived_risk(self.a, self.b),
-            rules.fine(self.cumulative_sales + self.sales, enf.fine_multiple),
+            self.cumulative_sales,
+            self.sales,
             self.prison_year_cost,
-            self.perceived_sentence,
-            econ.weekly_discount,
-            econ.stigma_cost_cny,
+            self.alpha,
+            self.beta,
+            self.sentence1,
+            self.sentence2,
+            self.fine_multiple,
         )
-        probability = rules.p_active(
-            gain, self.outside_ratio * margin, F32(econ.decision_noise) * margin
-        )
+        if self.state == SellerState.SUSPENDED:
+            self.active = False
+            return
+        noise = F32(econ.decision_noise) * margin
+        probability = rules.p_active(self.perceived.gain, outside, noise)
         self.active = u < float(probability)
         self.state = SellerState.ACTIVE if self.active else SellerState.DORMANT
         self.has_store = self.has_store or self.active
@@ -172,7 +193,6 @@ class Counterfeiter(mesa.Agent):
         self.strikes = 0
         self.has_store = False
         self.cumulative_sales = F32(0.0)
-        self.sanctioned = True
 
     def serve(self, weeks: int) -> None:
         """The case ends: jailed for ``weeks`` (0 means released)."""
@@ -185,51 +205,71 @@ class Counterfeiter(mesa.Agent):
             self.weeks_left = 0
 
     # -- phase 5 ------------------------------------------------------------------------------
-    def update_beliefs(
-        self,
-        public_risk: np.ndarray | None,
-        sentence_pull: tuple[np.ndarray, np.ndarray] | None,
-    ) -> None:
-        """Learn from own experience, contacts and publicity (ODD 4.4).
+    def update_beliefs(self, chain: np.ndarray, observed: dict, public: dict) -> None:
+        """Learn from own case, contacts' cases and publicity, then forget (ODD 4.4).
 
         Args:
-            public_risk: Per region, the week's increment of ``a`` from publicity, or None.
-            sentence_pull: Per region, weight and mean of publicised sentences, or None.
+            chain: Per region, the week's publicity increment of every step's ``alpha``.
+            observed: Per perceived value, the convictions of the week that show it
+                (seller index to value).
+            public: Per perceived value, the weight and weighted sum of what publicity showed,
+                per region.
         """
-        p = self.model.params
-        bel = p.beliefs
-        a, b = self.a, self.b
-        if self.sanctioned:
-            a = a + F32(bel.w_own)
-        if self.active and not self.sanctioned:
-            b = b + F32(1.0)
-        if bel.w_peer > 0 and self.contacts:
-            sanctioned = sum(1 for c in self.contacts if c.sanctioned)
-            clean = sum(1 for c in self.contacts if c.active and not c.sanctioned)
-            a = a + F32(bel.w_peer) * F32(sanctioned)
-            b = b + F32(bel.w_peer) * F32(clean)
-        if public_risk is not None:
-            a = a + public_risk[self.region]
-        a0, b0 = rules.prior_counts(bel.prior_risk, bel.prior_strength)
-        self.a = rules.forget(a, a0, bel.memory)
-        self.b = rules.forget(b, b0, bel.memory)
-
-        self.perceived_sentence = rules.law_awareness(
-            self.perceived_sentence,
-            self.sentence_anchor,
-            p.enforcement.max_sentence_years,
-            bel.law_awareness,
-        )
-        if sentence_pull is not None:
-            weight, mean = sentence_pull
-            self.perceived_sentence = rules.observe_sentences(
-                self.perceived_sentence, mean[self.region], weight[self.region]
-            )
+        bel = self.model.params.beliefs
+        priors = self.model.priors
+        peers = bel.w_peer > 0 and any(c.events for c in self.contacts)
+        for k, step in enumerate(STEPS):
+            no, yes = STEP_BITS[step]
+            beta, alpha = self.beta[k], self.alpha[k]
+            if self.events & no:
+                beta = beta + F32(bel.w_own)
+            if peers:
+                seen = sum(1 for c in self.contacts if c.events & no)
+                if seen:
+                    beta = beta + F32(bel.w_peer) * F32(seen)
+            if self.events & yes:
+                alpha = alpha + F32(bel.w_own)
+            if peers:
+                seen = sum(1 for c in self.contacts if c.events & yes)
+                if seen:
+                    alpha = alpha + F32(bel.w_peer) * F32(seen)
+            if bel.w_public > 0 and chain.any():
+                alpha = alpha + chain[self.region]
+            self.alpha[k] = rules.forget(alpha, priors.alpha[step][self.region], bel.memory)
+            self.beta[k] = rules.forget(beta, priors.beta[step][self.region], bel.memory)
+        for name, attribute in VALUE_ATTRIBUTES.items():
+            value = self._observe(getattr(self, attribute), observed[name], public[name], peers)
+            setattr(self, attribute, rules.forget(value, self.value_prior(name), bel.memory))
         if self.active:
             rate = F32(self.detections) / F32(self.listings)
             self.perceived_takedown = rules.update_takedown(
                 self.perceived_takedown, rate, bel.takedown_memory
             )
+
+    def _observe(
+        self,
+        perceived: np.float32,
+        convictions: dict[int, float],
+        public: tuple[np.ndarray, np.ndarray],
+        peers: bool,
+    ) -> np.float32:
+        """A perceived value after the week's observations: own, contacts', publicised."""
+        bel = self.model.params.beliefs
+        weight = total = 0.0
+        if self.index in convictions:
+            weight += bel.w_own
+            total += bel.w_own * convictions[self.index]
+        if peers and convictions:
+            for contact in self.contacts:
+                if contact.index in convictions:
+                    weight += bel.w_peer
+                    total += bel.w_peer * convictions[contact.index]
+        public_weight, public_sum = public
+        weight += float(public_weight[self.region])
+        total += float(public_sum[self.region])
+        if weight <= 0:
+            return perceived
+        return rules.observe(perceived, F32(total / weight), F32(weight), bel.sentence_learning)
 
     # -- phase 6 ------------------------------------------------------------------------------
     def advance_timer(self) -> None:
@@ -272,6 +312,7 @@ class CounterfeiterAgents:
             else {}
         )
         self._active: list[Counterfeiter] = []
+        self._exposed = 0
 
     def decide(self) -> None:
         """Every seller decides, in index order."""
@@ -280,7 +321,10 @@ class CounterfeiterAgents:
 
     def earn(self) -> float:
         """Active sellers earn; returns the week's counterfeit sales (CNY)."""
-        return float(sum(seller.earn() for seller in self._active))
+        total = float(sum(seller.earn() for seller in self._active))
+        threshold = self.model.params.platform.criminal_threshold_cny
+        self._exposed = sum(1 for s in self._active if s.cumulative_sales >= threshold)
+        return total
 
     def active_indices(self) -> np.ndarray:
         """Sellers active this week."""
@@ -313,6 +357,11 @@ class CounterfeiterAgents:
             total[k] = seller.strikes
         return total
 
+    def record_events(self, sellers: np.ndarray, bit: int) -> None:
+        """Record a step of the sanction chain of ``sellers`` this week."""
+        for i in sellers:
+            self.sellers[i].events |= bit
+
     def set_case_open(self, sellers: np.ndarray, value: bool) -> None:
         """Mark criminal cases against ``sellers`` as open or closed."""
         for i in sellers:
@@ -333,33 +382,45 @@ class CounterfeiterAgents:
         for i, term in zip(sellers, weeks, strict=True):
             self.sellers[i].serve(int(term))
 
-    def update_beliefs(self, publicity: Publicity) -> None:
-        """Every seller updates its beliefs."""
-        bel = self.model.params.beliefs
-        public_risk = (
-            publicity.risk_increment(bel.w_public)
-            if bel.w_public > 0 and publicity.count.any()
-            else None
-        )
-        pull = publicity.sentence_pull(bel.sentence_learning) if publicity.sentences.any() else None
-        self.agent_set.do("update_beliefs", public_risk, pull)
+    def update_beliefs(self, week: Week) -> None:
+        """Every seller learns from the week."""
+        verdicts = Verdicts.of(week.verdict_parts)
+        observed: dict[str, dict[int, float]] = {"sentence1": {}, "sentence2": {}, "fine": {}}
+        for seller, tier2, years, multiple in zip(
+            verdicts.sellers.tolist(),
+            verdicts.tier2.tolist(),
+            verdicts.custodial_years.tolist(),
+            verdicts.fine_multiple.tolist(),
+            strict=True,
+        ):
+            observed["sentence2" if tier2 else "sentence1"][seller] = years
+            observed["fine"][seller] = multiple
+        w_public = self.model.params.beliefs.w_public
+        chain = week.publicity.chain_increment(w_public)
+        public = {name: week.publicity.observations(name, w_public) for name in observed}
+        self.agent_set.do("update_beliefs", chain, observed, public)
 
     def advance_timers(self) -> None:
         """Every seller's suspension or prison term runs down."""
         self.agent_set.do("advance_timer")
 
     def census(self) -> dict[str, Any]:
-        """Counts by state, active sellers and mean beliefs."""
+        """Counts by state, active and exposed sellers, and the perceptions acted on."""
         counts = np.zeros(len(SellerState), dtype=np.int64)
-        risk = sentence = 0.0
+        totals = dict.fromkeys(("risk", "criminal", "sentence"), 0.0)
+        at_liberty = 0
         for seller in self.sellers:
             counts[seller.state] += 1
-            risk += float(rules.perceived_risk(seller.a, seller.b))
-            sentence += float(seller.perceived_sentence)
-        n = max(self.n, 1)
+            if seller.perceived is not None:
+                at_liberty += 1
+                for name in totals:
+                    totals[name] += float(getattr(seller.perceived, name))
+        n = max(at_liberty, 1)
         return {
             "active": len(self._active),
+            "exposed": self._exposed,
             "counts": counts,
-            "mean_perceived_risk": risk / n,
-            "mean_perceived_sentence": sentence / n,
+            "mean_perceived_risk": totals["risk"] / n,
+            "mean_perceived_sanction": totals["criminal"] / n,
+            "mean_perceived_sentence": totals["sentence"] / n,
         }

@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
-from sim.model import rules
+from sim.model import beliefs, rules
 from sim.model.agents import SellerState
+from sim.model.beliefs import STEP_BITS, STEPS, VALUES
 from sim.model.population import draw_population
+from sim.model.week import Verdicts
 
 if TYPE_CHECKING:
     from sim.model.model import DeterrenceModel
-    from sim.model.week import Publicity
+    from sim.model.week import Week
     from sim.scenario import Scenario
 
 F32 = np.float32
@@ -37,10 +39,12 @@ class CounterfeiterArrays(mesa.Agent):
         listings: Counterfeit listings the store keeps live when active.
         outside_ratio: Outside option as a share of the margin.
         prison_year_cost: Cost the seller attaches to a year in prison (CNY).
-        sentence_anchor: Perceived sentence as a share of the statutory maximum.
-        a: Beta pseudo-count of sanctions (perceived risk).
-        b: Beta pseudo-count of active weeks without sanction.
-        perceived_sentence: Perceived sentence (years).
+        sentence_bias: The seller's multiple of the expected sentences in its prior.
+        alpha: Per step of the chain (``beliefs.STEPS``, rows), pseudo-counts of it happening.
+        beta: Per step (rows), pseudo-counts of it not happening.
+        sentence1: Perceived prison term of a tier-1 conviction (years).
+        sentence2: Perceived prison term of a tier-2 conviction (years).
+        fine_multiple: Perceived fine as a multiple of sales.
         perceived_takedown: Perceived weekly takedown probability per listing.
         state: ``SellerState`` of each seller.
         strikes: Strikes on the current store.
@@ -52,7 +56,7 @@ class CounterfeiterArrays(mesa.Agent):
         contacts: Sparse adjacency matrix of the social network.
         active: Sellers active this week.
         detections: Listings of each seller taken down this week.
-        sanctioned: Sellers whose case was pursued this week.
+        events: Steps of each seller's case this week (bits of ``beliefs.STEP_BITS``).
     """
 
     def __init__(self, model: DeterrenceModel) -> None:
@@ -70,14 +74,15 @@ class CounterfeiterArrays(mesa.Agent):
         self.listings = start.listings
         self.outside_ratio = start.outside_ratio
         self.prison_year_cost = start.prison_year_cost
-        self.sentence_anchor = start.sentence_anchor
+        self.sentence_bias = start.sentence_bias
         self.strikes = start.strikes
         self.cumulative_sales = start.cumulative_sales
         self.contacts = start.contacts
-        a0, b0 = rules.prior_counts(p.beliefs.prior_risk, p.beliefs.prior_strength)
-        self.a = np.full(n, a0, dtype=F32)
-        self.b = np.full(n, b0, dtype=F32)
-        self.perceived_sentence = self.sentence_anchor * F32(p.enforcement.max_sentence_years)
+        priors = model.priors
+        self.alpha = np.stack([priors.alpha[step][self.region] for step in STEPS])
+        self.beta = np.stack([priors.beta[step][self.region] for step in STEPS])
+        self.sentence1, self.sentence2 = (self._value_prior(name) for name in VALUES[:2])
+        self.fine_multiple = self._value_prior("fine")
         self.perceived_takedown = np.full(n, p.platform.detection_rate, dtype=F32)
         self.state = np.full(n, SellerState.DORMANT, dtype=np.int8)
         self.has_store = np.ones(n, dtype=bool)
@@ -85,12 +90,16 @@ class CounterfeiterArrays(mesa.Agent):
         self.weeks_left = np.zeros(n, dtype=np.int32)
         self.active = np.zeros(n, dtype=bool)
         self.detections = np.zeros(n, dtype=np.int32)
-        self.sanctioned = np.zeros(n, dtype=bool)
+        self.events = np.zeros(n, dtype=np.uint8)
         self._listings_f32 = self.listings.astype(F32)
-        most_contacts = int(np.diff(self.contacts.indptr).max()) if self.n else 0
-        # The schema caps network_degree at 100, so counts below base**2 are exact in float32.
-        self._count_base = F32(most_contacts + 1)
         self._params: Scenario | None = None
+        self._perceived: dict[str, float] = {}
+        self._active_index = np.zeros(0, dtype=np.intp)
+
+    def _value_prior(self, name: str) -> np.ndarray:
+        """Each seller's prior of a perceived value: sentences scaled by its own bias."""
+        prior = self.model.priors.mean[name][self.region]
+        return prior * self.sentence_bias if name != "fine" else prior
 
     def _refresh(self) -> None:
         """Recompute the terms that depend only on parameters and fixed traits."""
@@ -100,10 +109,11 @@ class CounterfeiterArrays(mesa.Agent):
         self._params = p
         econ, plat = p.economics, p.platform
         self._margin = rules.weekly_margin(self.sales, econ.margin_share)
-        self._closure_cost = rules.closure_cost(
-            self._margin, plat.reentry_cost_cny, plat.reentry_delay_weeks
-        )
         self._outside = self.outside_ratio * self._margin
+        self._net_margin = np.maximum(self._margin - self._outside, F32(0))
+        self._closure_cost = rules.closure_cost(
+            self._net_margin, plat.reentry_cost_cny, plat.reentry_delay_weeks
+        )
         self._noise = F32(econ.decision_noise) * self._margin
 
     # -- phase 1 ------------------------------------------------------------------------------
@@ -112,45 +122,57 @@ class CounterfeiterArrays(mesa.Agent):
 
         The rule is evaluated in chunks of ``CHUNK`` sellers so that its intermediate arrays
         stay in the processor's cache: the same operations, element by element, as on whole
-        arrays, several times faster on large populations.
+        arrays, several times faster on large populations. The perceptions the sellers at
+        liberty act on are summed for the week's record.
         """
         self._refresh()
         p = self.model.params
-        econ, plat, enf = p.economics, p.platform, p.enforcement
+        week = self.model.current_week
         # One uniform draw per seller, free or not (common random numbers, ODD 7.2).
-        u = self.model.current_week.rng("decisions").random(self.n)
+        u = week.rng("decisions").random(self.n)
         draw = np.empty(self.n, dtype=bool)
-        entry_cost = rules.entry_cost_per_week(plat.reentry_cost_cny, econ.planning_horizon_weeks)
+        entry = F32(
+            rules.entry_cost_per_week(
+                p.platform.reentry_cost_cny, p.economics.planning_horizon_weeks
+            )
+        )
+        liberty = self.state < SellerState.PROSECUTED
+        totals = dict.fromkeys(("risk", "criminal", "sentence"), 0.0)
         for lo in range(0, self.n, CHUNK):
             s = slice(lo, lo + CHUNK)
-            loss = rules.platform_loss(
+            choice = beliefs.perceive(
+                p,
+                week.pulls,
+                self.region[s],
+                self._margin[s],
+                self._net_margin[s],
+                self._closure_cost[s],
+                np.where(self.has_store[s], F32(0), entry),
                 self.perceived_takedown[s],
                 self._listings_f32[s],
-                plat.relisting_cost_cny,
-                plat.strike_per_takedown,
-                plat.strike_limit,
-                self._closure_cost[s],
-            )
-            loss[~self.has_store[s]] += entry_cost
-            gain = rules.expected_gain(
-                self._margin[s],
-                loss,
-                rules.perceived_risk(self.a[s], self.b[s]),
-                rules.fine(self.cumulative_sales[s] + self.sales[s], enf.fine_multiple),
+                self.cumulative_sales[s],
+                self.sales[s],
                 self.prison_year_cost[s],
-                self.perceived_sentence[s],
-                econ.weekly_discount,
-                econ.stigma_cost_cny,
+                [a[s] for a in self.alpha],
+                [b[s] for b in self.beta],
+                self.sentence1[s],
+                self.sentence2[s],
+                self.fine_multiple[s],
             )
-            probability = rules.p_active(gain, self._outside[s], self._noise[s])
+            probability = rules.p_active(choice.gain, self._outside[s], self._noise[s])
             np.less(u[s], probability, out=draw[s])
+            free = liberty[s]
+            for name in totals:
+                totals[name] += float(np.sum(getattr(choice, name)[free], dtype=np.float64))
+        at_liberty = max(int(liberty.sum()), 1)
+        self._perceived = {name: total / at_liberty for name, total in totals.items()}
         state = self.state
         free = state <= SellerState.ACTIVE
         np.logical_and(free, draw, out=self.active)
         state[free] = SellerState.DORMANT
         state[self.active] = SellerState.ACTIVE
         self.has_store |= self.active
-        self.sanctioned[:] = False
+        self.events[:] = 0
         self.detections[:] = 0
         self._active_index = np.flatnonzero(self.active)
 
@@ -164,6 +186,8 @@ class CounterfeiterArrays(mesa.Agent):
         index = self._active_index
         week_sales = self.sales[index]
         self.cumulative_sales[index] += week_sales
+        threshold = self.model.params.platform.criminal_threshold_cny
+        self._exposed = int(np.count_nonzero(self.cumulative_sales[index] >= threshold))
         return float(week_sales.sum(dtype=np.float64))
 
     # -- the interface the platform and the enforcers use ------------------------------------
@@ -197,6 +221,10 @@ class CounterfeiterArrays(mesa.Agent):
         self.strikes[sellers] = total
         return total
 
+    def record_events(self, sellers: np.ndarray, bit: int) -> None:
+        """Record a step of the sanction chain of ``sellers`` this week."""
+        self.events[sellers] |= np.uint8(bit)
+
     def set_case_open(self, sellers: np.ndarray, value: bool) -> None:
         """Mark criminal cases against ``sellers`` as open or closed."""
         self.case_open[sellers] = value
@@ -227,7 +255,6 @@ class CounterfeiterArrays(mesa.Agent):
         self.strikes[sellers] = 0
         self.has_store[sellers] = False
         self.cumulative_sales[sellers] = 0.0
-        self.sanctioned[sellers] = True
 
     def sentence(self, sellers: np.ndarray, weeks: np.ndarray) -> None:
         """End the cases of ``sellers``: jailed for ``weeks`` (0 means released).
@@ -243,65 +270,150 @@ class CounterfeiterArrays(mesa.Agent):
         self.weeks_left[sellers] = np.where(jailed, weeks + 1, 0)
 
     # -- phase 5 ------------------------------------------------------------------------------
-    def update_beliefs(self, publicity: Publicity) -> None:
-        """Update perceived risk, sentence and takedown rate (ODD 4.4).
+    def update_beliefs(self, week: Week) -> None:
+        """Every perceived quantity learns from the week, then forgets (ODD 4.4).
 
         Args:
-            publicity: Publicised events of the week.
+            week: The week (its sellers' events, verdicts and publicity).
         """
         p = self.model.params
-        bel = p.beliefs
-        a, b = self.a, self.b
-        sanctioned = np.flatnonzero(self.sanctioned)
-        a[sanctioned] += F32(bel.w_own)
-        index = self._active_index
-        clean = index[~self.sanctioned[index]]
-        b[clean] += F32(1.0)
-        if bel.w_peer > 0 and self.contacts.nnz:
-            sanctioned_peers, clean_peers = self._peer_counts(sanctioned, clean)
-            if len(sanctioned):
-                a += F32(bel.w_peer) * sanctioned_peers
-            b += F32(bel.w_peer) * clean_peers
-        if bel.w_public > 0 and publicity.count.any():
-            a += publicity.risk_increment(bel.w_public)[self.region]
-        a0, b0 = rules.prior_counts(bel.prior_risk, bel.prior_strength)
-        rules.forget(a, a0, bel.memory, out=a)
-        rules.forget(b, b0, bel.memory, out=b)
-
-        self.perceived_sentence = rules.law_awareness(
-            self.perceived_sentence,
-            self.sentence_anchor,
-            p.enforcement.max_sentence_years,
-            bel.law_awareness,
-        )
-        if publicity.sentences.any():
-            weight, mean = publicity.sentence_pull(bel.sentence_learning)
-            self.perceived_sentence = rules.observe_sentences(
-                self.perceived_sentence, mean[self.region], weight[self.region]
+        bel, priors = p.beliefs, self.model.priors
+        event_sellers = np.flatnonzero(self.events)
+        observers, observed = self.observers_of(event_sellers)
+        chain = week.publicity.chain_increment(bel.w_public)
+        for k, step in enumerate(STEPS):
+            for counts, bit in zip((self.beta[k], self.alpha[k]), STEP_BITS[step], strict=True):
+                own = event_sellers[(self.events[event_sellers] & bit) != 0]
+                counts[own] += F32(bel.w_own)
+                if bel.w_peer > 0 and len(observers):
+                    seen = observers[(self.events[observed] & bit) != 0]
+                    ids, number = np.unique(seen, return_counts=True)
+                    counts[ids] += F32(bel.w_peer) * number.astype(F32)
+            if bel.w_public > 0 and chain.any():
+                self.alpha[k] += chain[self.region]
+            rules.forget(
+                self.alpha[k], priors.alpha[step][self.region], bel.memory, out=self.alpha[k]
             )
+            rules.forget(self.beta[k], priors.beta[step][self.region], bel.memory, out=self.beta[k])
+        self._learn_values(week, observers, observed)
+        index = self._active_index
         listings = self._listings_f32[index]
         rate = self.detections[index].astype(F32) / listings
         self.perceived_takedown[index] = rules.update_takedown(
             self.perceived_takedown[index], rate, bel.takedown_memory
         )
 
-    def _peer_counts(
-        self, sanctioned: np.ndarray, clean: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """For each seller, contacts sanctioned and contacts clean and active this week.
+    def observers_of(self, sellers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Who observes ``sellers``: each (observer, observed) link, by observer then observed.
 
-        One sparse product counts both: a sanctioned contact adds ``base`` and a clean one 1,
-        with ``base`` larger than any seller's number of contacts, so the sum splits exactly
-        into the two counts (all values are integers below 2**24, exact in float32).
+        Row ``i`` of the contact matrix lists the sellers ``i`` observes, increasing; only the
+        links to sellers with an event this week are taken (a gather over the links, no
+        product).
         """
-        base = self._count_base
-        seen = np.zeros(self.n, dtype=F32)
-        seen[clean] = 1.0
-        seen[sanctioned] = base
-        total = (self.contacts @ seen).astype(np.int32)
-        sanctioned_peers = total // np.int32(base)
-        total -= sanctioned_peers * np.int32(base)
-        return sanctioned_peers.astype(F32), total.astype(F32)
+        if len(sellers) == 0 or self.contacts.nnz == 0:
+            empty = np.zeros(0, dtype=np.intp)
+            return empty, empty
+        marked = np.zeros(self.n, dtype=bool)
+        marked[sellers] = True
+        links = np.flatnonzero(marked[self.contacts.indices])
+        observers = np.searchsorted(self.contacts.indptr, links, side="right") - 1
+        return observers, self.contacts.indices[links].astype(np.intp)
+
+    def _learn_values(self, week: Week, observers: np.ndarray, observed: np.ndarray) -> None:
+        """Perceived sentences and fine move towards the week's observations, then forget.
+
+        Observations are weighted like the steps of the chain: ``w_own`` for one's own
+        conviction, ``w_peer`` per contact's, ``w_public`` per publicised one; their weighted
+        sum and weight are added in float64 in that order (own, contacts by index,
+        publicity), so that the ``agents`` engine adds the same numbers in the same order.
+        """
+        bel = self.model.params.beliefs
+        verdicts = Verdicts.of(week.verdict_parts)
+        for name, perceived in (
+            ("sentence1", self.sentence1),
+            ("sentence2", self.sentence2),
+            ("fine", self.fine_multiple),
+        ):
+            if name == "fine":
+                mine = np.ones(len(verdicts.sellers), dtype=bool)
+                value = verdicts.fine_multiple
+            else:
+                mine = verdicts.tier2 == (name == "sentence2")
+                value = verdicts.custodial_years
+            public_weight, public_sum = week.publicity.observations(name, bel.w_public)
+            seen = self._seen(verdicts.sellers[mine], value[mine], observers, observed)
+            if seen is not None:
+                sellers, weight, total = seen
+                weight += public_weight[self.region[sellers]]
+                total += public_sum[self.region[sellers]]
+                mean = (total / weight).astype(F32)
+                perceived[sellers] = rules.observe(
+                    perceived[sellers], mean, weight.astype(F32), bel.sentence_learning
+                )
+            else:
+                sellers = np.zeros(0, dtype=np.intp)
+            if public_weight.any():
+                others = np.ones(self.n, dtype=bool)
+                others[sellers] = False
+                others &= (public_weight > 0)[self.region]
+                region = self.region[others]
+                mean = np.divide(
+                    public_sum,
+                    public_weight,
+                    out=np.zeros_like(public_sum),
+                    where=public_weight > 0,
+                ).astype(F32)
+                perceived[others] = rules.observe(
+                    perceived[others],
+                    mean[region],
+                    public_weight.astype(F32)[region],
+                    bel.sentence_learning,
+                )
+            prior = self._value_prior(name)
+            rules.forget(perceived, prior, bel.memory, out=perceived)
+
+    def _seen(
+        self,
+        convicted: np.ndarray,
+        value: np.ndarray,
+        observers: np.ndarray,
+        observed: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Sellers who saw a conviction (their own, a contact's), with weight and weighted sum.
+
+        Returns:
+            The sellers (increasing), the float64 weight and weighted sum of what each saw
+            (own first, then contacts in index order), or None if nobody saw any.
+        """
+        bel = self.model.params.beliefs
+        if len(convicted) == 0:
+            return None
+        values = dict(zip(convicted.tolist(), value.tolist(), strict=True))
+        pieces = [(convicted, np.full(len(convicted), bel.w_own), np.asarray(value, dtype=float))]
+        if bel.w_peer > 0 and len(observers):
+            link = np.isin(observed, convicted)
+            seen_by, seen = observers[link], observed[link]
+            pieces.append(
+                (
+                    seen_by,
+                    np.full(len(seen_by), bel.w_peer),
+                    np.array([values[j] for j in seen], dtype=float),
+                )
+            )
+        sellers = np.concatenate([piece[0] for piece in pieces])
+        weights = np.concatenate([piece[1] for piece in pieces])
+        totals = np.concatenate([piece[1] * piece[2] for piece in pieces])
+        # Own observation first, then contacts in index order: a stable sort by seller keeps it.
+        order = np.argsort(sellers, kind="stable")
+        sellers, weights, totals = sellers[order], weights[order], totals[order]
+        unique = np.unique(sellers)
+        weight = np.zeros(len(unique))
+        total = np.zeros(len(unique))
+        position = np.searchsorted(unique, sellers)
+        np.add.at(weight, position, weights)
+        np.add.at(total, position, totals)
+        keep = weight > 0
+        return unique[keep], weight[keep], total[keep]
 
     # -- phase 6 ------------------------------------------------------------------------------
     def advance_timers(self) -> None:
@@ -313,13 +425,12 @@ class CounterfeiterArrays(mesa.Agent):
         self.state[timed[left <= 0]] = SellerState.DORMANT
 
     def census(self) -> dict[str, Any]:
-        """Counts by state, active sellers and mean beliefs."""
-        counts = np.bincount(self.state, minlength=len(SellerState))
+        """Counts by state, active and exposed sellers, and the perceptions acted on."""
         return {
             "active": len(self._active_index),
-            "counts": counts,
-            "mean_perceived_risk": float(
-                np.mean(rules.perceived_risk(self.a, self.b), dtype=np.float64)
-            ),
-            "mean_perceived_sentence": float(np.mean(self.perceived_sentence, dtype=np.float64)),
+            "exposed": getattr(self, "_exposed", 0),
+            "counts": np.bincount(self.state, minlength=len(SellerState)),
+            "mean_perceived_risk": self._perceived.get("risk", 0.0),
+            "mean_perceived_sanction": self._perceived.get("criminal", 0.0),
+            "mean_perceived_sentence": self._perceived.get("sentence", 0.0),
         }

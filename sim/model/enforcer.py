@@ -8,6 +8,7 @@ import mesa
 import numpy as np
 
 from sim.model import rules
+from sim.model.beliefs import STEP_BITS
 
 if TYPE_CHECKING:
     from sim.model.model import DeterrenceModel
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
 # a fractional capacity carries over (1.5 a week opens 1, 2, 1, 2, ...) but unused whole slots
 # are not banked.
 CREDIT_CARRY = 1.0 - 1e-9
+PURSUIT_NO, PURSUIT_YES = STEP_BITS["pursuit"]
+CONVICTION_NO, CONVICTION_YES = STEP_BITS["conviction"]
 
 
 class Enforcer(mesa.Agent):
@@ -82,6 +85,7 @@ class Enforcer(mesa.Agent):
         expired = week - self.queue_week > enf.case_expiry_weeks
         if expired.any():
             model.population.set_case_open(self.queue_seller[expired], False)
+            model.population.record_events(self.queue_seller[expired], PURSUIT_NO)
             self._keep_queue(~expired)
             model.current_week.tally("cases_dropped", int(expired.sum()))
 
@@ -94,6 +98,7 @@ class Enforcer(mesa.Agent):
         declined = reviewed & ~pursue
         self.capacity_credit -= int(started.sum())
         model.population.set_case_open(self.queue_seller[declined], False)
+        model.population.record_events(self.queue_seller[declined], PURSUIT_NO)
         self._start(started)
         self._keep_queue(~reviewed)
         model.current_week.tally("cases_declined", int(declined.sum()))
@@ -109,6 +114,7 @@ class Enforcer(mesa.Agent):
         model = self.model
         sellers = self.queue_seller[started]
         model.population.prosecute(sellers)
+        model.population.record_events(sellers, PURSUIT_YES)
         due = model.current_week.index + model.params.enforcement.processing_weeks
         self.open_seller = np.concatenate((self.open_seller, sellers))
         self.open_due = np.concatenate((self.open_due, np.full(len(sellers), due, dtype=np.int64)))
@@ -137,18 +143,26 @@ class Enforcer(mesa.Agent):
             enf.max_sentence_years,
             week.rng("sentencing").random(len(sellers)),
         )
-        years = np.where(convicted, years, 0.0)
-        weeks = np.rint(years * rules.WEEKS_PER_YEAR).astype(np.int32)
+        # A share of convictions is suspended (or a fine only): no prison (ODD 4.5).
+        suspended = week.rng("suspension").random(len(sellers)) < enf.suspended_share
+        custodial = convicted & ~suspended
+        weeks = np.where(custodial, np.rint(years * rules.WEEKS_PER_YEAR), 0).astype(np.int32)
         model.population.sentence(sellers, weeks)
+        model.population.record_events(sellers[~convicted], CONVICTION_NO)
+        model.population.record_events(sellers[convicted], CONVICTION_YES)
         fines = rules.fine(sales[convicted], enf.fine_multiple)
         week.tally("convictions", int(convicted.sum()))
         week.tally("fines_cny", float(fines.sum(dtype=np.float64)))
+        tier2 = sales[convicted] >= enf.huge_amount_cny
+        served = weeks[convicted] / rules.WEEKS_PER_YEAR
+        multiple = np.full(len(served), enf.fine_multiple)
+        week.verdict_parts.append((sellers[convicted], tier2, served, multiple))
         publicity_rng = week.rng("publicity")
-        for sentence in years[convicted]:
+        for k in range(len(served)):
             draw = publicity_rng.random(2)
             if draw[0] < enf.p_publicise_conviction:
                 reach = 0 if draw[1] < enf.p_national_news else 1 + self.region
-                week.publicity.add(reach, float(sentence))
+                week.publicity.add(reach, bool(tier2[k]), float(served[k]), enf.fine_multiple)
 
     @property
     def backlog(self) -> int:

@@ -44,13 +44,33 @@ METRICS: tuple[Metric, ...] = (
     Metric("fines_cny", "flow", "CNY", "Fines imposed on conviction"),
     Metric("lawsuits", "flow", "cases", "Publicised civil lawsuits filed by the platform"),
     Metric("counterfeit_sales_cny", "flow", "CNY", "Counterfeit sales of active sellers"),
-    Metric("mean_perceived_risk", "stock", "probability per week", "Mean perceived sanction risk"),
+    Metric(
+        "mean_perceived_risk",
+        "stock",
+        "probability per week",
+        "Perceived weekly chance of pursuit if active, mean over sellers at liberty",
+    ),
     Metric("true_risk", "stock", "probability per week", "Cases pursued per active seller"),
     Metric(
-        "mean_perceived_sentence_years", "stock", "years", "Mean perceived sentence of all sellers"
+        "mean_perceived_sentence_years",
+        "stock",
+        "years",
+        "Perceived prison term of a conviction in one's tier, mean over sellers at liberty",
     ),
     Metric("case_backlog", "stock", "cases", "Referred cases waiting for review"),
     Metric("enforcement_cost_cny", "flow", "CNY", "Cost of cases pursued and prison-weeks"),
+    Metric(
+        "mean_perceived_sanction_cny",
+        "stock",
+        "CNY per week",
+        "Expected criminal cost a seller perceives, mean over sellers at liberty",
+    ),
+    Metric(
+        "exposed_sellers",
+        "stock",
+        "sellers",
+        "Active sellers whose sales since their last sanction reach the criminal threshold",
+    ),
 )
 
 METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)

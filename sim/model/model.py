@@ -8,6 +8,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from sim.model import beliefs
 from sim.model.agents import CounterfeiterAgents, SellerState
 from sim.model.arrays import CounterfeiterArrays
 from sim.model.enforcer import Enforcer
@@ -18,6 +19,7 @@ from sim.model.rules import WEEKS_PER_YEAR
 from sim.model.streams import Streams
 from sim.model.week import Week
 from sim.scenario import Scenario, apply_changes
+from sim.scenario.schema import EnforcementParams
 
 ENGINES = {"vector": CounterfeiterArrays, "agents": CounterfeiterAgents}
 
@@ -41,7 +43,10 @@ class DeterrenceModel(mesa.Model):
         enforcers: One enforcer per region.
         week: Index of the week being (or next to be) simulated.
         current_week: The week being simulated (``sim.model.week.Week``): its random streams,
-            its tallies and its publicity, the only way the agents reach them.
+            its tallies, publicity, verdicts and announcements, the only way the agents reach
+            them.
+        priors: Where every perceived quantity starts and forgets towards (ODD 4.4).
+        announcements: Policy changes announced so far (ODD 4.4).
     """
 
     def __init__(self, scenario: Scenario, seed: int, engine: str | type = "vector") -> None:
@@ -60,6 +65,8 @@ class DeterrenceModel(mesa.Model):
         self.week = 0
         self.current_week = Week(0, self.streams, scenario.regions)
         self._reverts: dict[int, list[dict[str, Any]]] = {}
+        self.priors = beliefs.priors(scenario, reference_regime(scenario))
+        self.announcements: list[beliefs.Announcement] = []
         self.population: Population = population_class(self)
         self.platform = Platform(self)
         self.enforcers = [Enforcer(self, region) for region in range(scenario.regions)]
@@ -74,7 +81,7 @@ class DeterrenceModel(mesa.Model):
         self.platform.step()
         for enforcer in self.enforcers:
             enforcer.step()
-        self.population.update_beliefs(self.current_week.publicity)
+        self.population.update_beliefs(self.current_week)
         self.population.advance_timers()
         self._record()
         self.week += 1
@@ -111,6 +118,17 @@ class DeterrenceModel(mesa.Model):
                 if change.until_week is not None:
                     self._reverts[index] = {key: self._get(key) for key in change.set}
                 self.params = apply_changes(self.params, change.set)
+                if change.announce:
+                    self.announcements.append(
+                        beliefs.announcement(self.params, list(change.set), self.week, change.reach)
+                    )
+        bel = self.params.beliefs
+        self.current_week.pulls = beliefs.pulls(
+            self.announcements,
+            self.week,
+            bel.announcement_weight,
+            bel.announcement_half_life_weeks,
+        )
 
     def _get(self, dotted: str) -> Any:
         section, name = dotted.split(".")
@@ -129,6 +147,8 @@ class DeterrenceModel(mesa.Model):
         values["prosecuted"] = int(counts[SellerState.PROSECUTED])
         values["suspended"] = int(counts[SellerState.SUSPENDED])
         values["mean_perceived_risk"] = census["mean_perceived_risk"]
+        values["mean_perceived_sanction_cny"] = census["mean_perceived_sanction"]
+        values["exposed_sellers"] = census["exposed"]
         values["true_risk"] = values["cases_pursued"] / active if active else 0.0
         values["mean_perceived_sentence_years"] = census["mean_perceived_sentence"]
         values["case_backlog"] = sum(e.backlog for e in self.enforcers)
@@ -137,3 +157,12 @@ class DeterrenceModel(mesa.Model):
             + jailed * enf.cost_per_prison_year_cny / WEEKS_PER_YEAR
         )
         self.records[self.week] = [values[name] for name in METRIC_NAMES]
+
+
+def reference_regime(scenario: Scenario) -> Scenario:
+    """The 2016 regime (the schema's defaults) with the scenario's regions and leniency.
+
+    Priors lie between it and the scenario's own sanctions (``beliefs.law_awareness``).
+    """
+    leniency = EnforcementParams(regional_leniency=list(scenario.enforcement.regional_leniency))
+    return Scenario(population=scenario.population, enforcement=leniency)

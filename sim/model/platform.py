@@ -6,6 +6,7 @@ import mesa
 import numpy as np
 
 from sim.model import rules
+from sim.model.beliefs import STEP_BITS
 
 
 class Platform(mesa.Agent):
@@ -29,7 +30,11 @@ class Platform(mesa.Agent):
             & ~pop.values("case_open", closed)
         ]
         referral_draw = week.rng("referral").random(len(eligible))
-        referred = eligible[referral_draw < plat.referral_rate]
+        is_referred = referral_draw < plat.referral_rate
+        referred = eligible[is_referred]
+        no, yes = STEP_BITS["referral"]
+        pop.record_events(eligible[~is_referred], no)
+        pop.record_events(referred, yes)
         pop.set_case_open(referred, True)
         self.refer(referred)
         pop.close_stores(closed)
@@ -80,7 +85,5 @@ class Platform(mesa.Agent):
         size = min(wanted, int(np.count_nonzero(weights)))
         sued = np.sort(rng.choice(candidates, size=size, replace=False, p=weights / weights.sum()))
         pop.close_stores(sued)
-        for _ in sued:
-            week.publicity.add(0)
         week.tally("lawsuits", size)
         return size

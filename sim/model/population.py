@@ -20,12 +20,11 @@ from sim.model.network import small_world
 
 if TYPE_CHECKING:
     from sim.model.streams import Streams
-    from sim.model.week import Publicity
+    from sim.model.week import Week
     from sim.scenario import Scenario
 
 
 INITIAL_STORE_AGE_WEEKS = 26  # Stores start with up to this many weeks of sales; assumption
-SENTENCE_ANCHOR_CONCENTRATION = 10.0  # Beta concentration of perceived sentence shares
 MAX_LISTINGS = 1_000_000_000  # Listings per store are capped here (they are stored as int32)
 
 
@@ -42,7 +41,7 @@ class InitialPopulation:
     listings: np.ndarray
     outside_ratio: np.ndarray
     prison_year_cost: np.ndarray
-    sentence_anchor: np.ndarray
+    sentence_bias: np.ndarray
     strikes: np.ndarray
     cumulative_sales: np.ndarray
     contacts: sparse.csr_array
@@ -66,14 +65,13 @@ def draw_population(scenario: Scenario, streams: Streams) -> InitialPopulation:
     counts[: n - counts.sum()] += 1
     region = np.repeat(np.arange(len(shares), dtype=np.int16), counts)
     f32 = np.float32
-    sales = (
-        p.economics.sales_median_cny * np.exp(p.economics.sales_sigma * rng.standard_normal(n))
-    ).astype(f32)
+    sales_z = rng.standard_normal(n)
+    sales = (p.economics.sales_median_cny * np.exp(p.economics.sales_sigma * sales_z)).astype(f32)
+    # Larger stores list more: log listings correlate with log sales (ODD 5).
+    rho = p.population.listings_sales_correlation
+    listings_z = rho * sales_z + np.sqrt(1.0 - rho * rho) * rng.standard_normal(n)
     listings = np.clip(
-        np.rint(
-            p.population.listings_median
-            * np.exp(p.population.listings_sigma * rng.standard_normal(n))
-        ),
+        np.rint(p.population.listings_median * np.exp(p.population.listings_sigma * listings_z)),
         1,
         MAX_LISTINGS,
     ).astype(np.int32)
@@ -85,13 +83,9 @@ def draw_population(scenario: Scenario, streams: Streams) -> InitialPopulation:
         p.economics.prison_year_cost_cny
         * np.exp(p.economics.prison_year_cost_sigma * rng.standard_normal(n))
     ).astype(f32)
-    share = p.beliefs.perceived_sentence_share
-    concentration = SENTENCE_ANCHOR_CONCENTRATION
-    sentence_anchor = (
-        rng.beta(share * concentration, (1 - share) * concentration, n)
-        if 0 < share < 1
-        else np.full(n, share)
-    ).astype(f32)
+    # Each seller's perceived sentences are its own multiple of the expected ones (mean 1).
+    sigma = p.beliefs.sentence_perception_sigma
+    sentence_bias = np.exp(sigma * rng.standard_normal(n) - sigma * sigma / 2).astype(f32)
     # Stores of different ages at the start, so closures do not come as one cohort.
     strikes = rng.integers(0, p.platform.strike_limit, n).astype(np.int32)
     cumulative_sales = (sales * rng.uniform(0, INITIAL_STORE_AGE_WEEKS, n)).astype(f32)
@@ -107,7 +101,7 @@ def draw_population(scenario: Scenario, streams: Streams) -> InitialPopulation:
         listings,
         outside_ratio,
         prison_year_cost,
-        sentence_anchor,
+        sentence_bias,
         strikes,
         cumulative_sales,
         contacts,
@@ -147,6 +141,9 @@ class Population(Protocol):
     ) -> np.ndarray:
         """Record the week's takedowns and strikes; returns each seller's strikes now."""
 
+    def record_events(self, sellers: np.ndarray, bit: int) -> None:
+        """Record a step of the sanction chain of ``sellers`` this week (``beliefs.STEP_BITS``)."""
+
     def set_case_open(self, sellers: np.ndarray, value: bool) -> None:
         """Mark criminal cases against ``sellers`` as open (queued or processed) or closed."""
 
@@ -159,11 +156,11 @@ class Population(Protocol):
     def sentence(self, sellers: np.ndarray, weeks: np.ndarray) -> None:
         """End the cases of ``sellers`` with ``weeks`` of prison (0: released)."""
 
-    def update_beliefs(self, publicity: Publicity) -> None:
-        """Phase 5: update perceived risk, sentence and takedown rate."""
+    def update_beliefs(self, week: Week) -> None:
+        """Phase 5: every perceived quantity learns from the week (ODD 4.4)."""
 
     def advance_timers(self) -> None:
         """Phase 6: suspensions and prison terms run down."""
 
     def census(self) -> dict[str, Any]:
-        """Counts by state, active sellers and mean beliefs, for the week's record."""
+        """Counts by state, active and exposed sellers, and the perceptions acted on this week."""

@@ -55,77 +55,166 @@ def discounted_prison_years(sentence_years: ArrayLike, weekly_discount: float) -
     return np.minimum(kept * (1.0 / (WEEKS_PER_YEAR * (1.0 - weekly_discount))), sentence_years)
 
 
-def perceived_risk(a: ArrayLike, b: ArrayLike) -> FloatArray:
-    """Perceived weekly probability of criminal sanction, the Beta mean ``q = a / (a + b)``.
+def belief_mean(alpha: ArrayLike, beta: ArrayLike) -> FloatArray:
+    """A perceived chance, the Beta mean ``alpha / (alpha + beta)`` (ODD 4.4).
 
     Args:
-        a: Beta pseudo-count of sanctions.
-        b: Beta pseudo-count of active weeks without sanction.
+        alpha: Pseudo-count of the step happening (a referral, a pursuit, a conviction).
+        beta: Pseudo-count of it not happening.
 
     Returns:
-        ``q`` in (0, 1).
+        The perceived chance in (0, 1).
     """
-    return a / (a + b)
+    return alpha / (alpha + beta)
+
+
+def prior_pair(mean: ArrayLike, strength: float) -> tuple[FloatArray, FloatArray]:
+    """Prior pseudo-counts ``(m n, (1 - m) n)`` of a perceived chance of mean ``m`` (ODD 4.4)."""
+    return mean * strength, (1.0 - mean) * strength
+
+
+def regime_prior(reference: ArrayLike, in_force: ArrayLike, awareness: float) -> FloatArray:
+    """A prior between the 2016 value and the scenario's: ``v16 + a (v - v16)`` (ODD 4.4).
+
+    Args:
+        reference: The value under the 2016 regime (the schema's defaults).
+        in_force: The value the scenario has at week 0.
+        awareness: ``beliefs.law_awareness``.
+
+    Returns:
+        The prior value.
+    """
+    return reference + (in_force - reference) * awareness
+
+
+def expected_sentence(
+    tier2: bool, tier1_years: tuple[float, float], tier2_min_years: float, max_years: float
+) -> float:
+    """Expected sentence of a conviction in a tier, ``E[Y]`` of ODD 4.5's uniform draws.
+
+    Tier 1: ``E[min(U(lo1, hi1), max)]``; tier 2: ``(min(lo2, max) + max) / 2``.
+
+    Args:
+        tier2: Whether the case's sales reach the huge amount.
+        tier1_years: ``(lo1, hi1)`` (years).
+        tier2_min_years: Lowest sentence of tier 2 (years).
+        max_years: Statutory maximum (years).
+
+    Returns:
+        Expected sentence (years).
+    """
+    if tier2:
+        low = min(tier2_min_years, max_years)
+        return (low + max_years) / 2
+    low, high = tier1_years
+    if max_years >= high:
+        return (low + high) / 2
+    if max_years <= low or high <= low:
+        return min(max_years, low)
+    # E[min(U, M)] for U ~ U(lo, hi): the part below M plus M times the chance above it.
+    return ((max_years**2 - low**2) / 2 + (high - max_years) * max_years) / (high - low)
+
+
+def closure_hazard(
+    perceived_takedown_rate: ArrayLike,
+    listings: ArrayLike,
+    strike_per_takedown: float,
+    strike_limit: float,
+) -> FloatArray:
+    """Perceived weekly closure hazard ``h = min(r n p_strike / strike_limit, 1)`` (ODD 4.2).
+
+    Expected new strikes per week over the strike limit; it does not depend on the strikes
+    already on the store.
+    """
+    return np.minimum(
+        perceived_takedown_rate * listings * (strike_per_takedown / strike_limit), 1.0
+    )
 
 
 def platform_loss(
     perceived_takedown_rate: ArrayLike,
     listings: ArrayLike,
     relisting_cost: float,
-    strike_per_takedown: float,
-    strike_limit: float,
+    hazard: ArrayLike,
     closure_cost: ArrayLike,
 ) -> FloatArray:
-    """Expected weekly loss from the platform ``L_platform`` under own experience (ODD 4.2).
-
-    ``L = r * n * c_relist + h * C_close`` with ``r`` the seller's perceived takedown rate per
-    listing, ``n`` its listings, ``h = r * n * p_strike / strike_limit`` the weekly closure
-    hazard (strikes per week over the strike limit) and ``C_close`` the cost of a closure.
+    """Expected weekly loss from the platform ``L = r n c_relist + h C_close`` (ODD 4.2).
 
     Args:
-        perceived_takedown_rate: Perceived weekly takedown probability per listing.
-        listings: Counterfeit listings of the store.
+        perceived_takedown_rate: Perceived weekly takedown probability per listing ``r``.
+        listings: Counterfeit listings of the store ``n``.
         relisting_cost: Cost of one listing taken down (CNY).
-        strike_per_takedown: Probability a takedown counts as a strike.
-        strike_limit: Strikes at which the store is closed.
-        closure_cost: Cost of a closure (re-entry cost plus margin lost while suspended, CNY).
+        hazard: Perceived weekly closure hazard ``h`` (``closure_hazard``).
+        closure_cost: Cost of a closure (re-entry cost plus net margin lost while suspended).
 
     Returns:
         Expected weekly platform loss (CNY).
     """
-    takedowns = perceived_takedown_rate * listings
-    closure_hazard = np.minimum(takedowns * (strike_per_takedown / strike_limit), 1.0)
-    return takedowns * relisting_cost + closure_hazard * closure_cost
+    return perceived_takedown_rate * listings * relisting_cost + hazard * closure_cost
 
 
-def expected_gain(
-    margin: ArrayLike,
-    platform_loss_cny: ArrayLike,
-    risk: ArrayLike,
-    expected_fine: ArrayLike,
-    prison_year_cost: ArrayLike,
-    perceived_sentence_years: ArrayLike,
-    weekly_discount: float,
-    stigma_cost: float,
+def exposure(
+    cumulative_sales: ArrayLike,
+    weekly_sales: ArrayLike,
+    horizon_weeks: float,
+    threshold: float,
+    threshold_awareness: float,
 ) -> FloatArray:
-    """Expected weekly gain ``G = m - L_platform - q (F + c D(S) + k)`` (ODD 4.2).
+    """Weight ``e`` of the criminal chain a seller perceives (ODD 4.2).
 
-    Args:
-        margin: Weekly margin ``m`` (CNY).
-        platform_loss_cny: Expected weekly platform loss ``L_platform`` (CNY).
-        risk: Perceived weekly probability of criminal sanction ``q``.
-        expected_fine: Expected fine ``F`` if sanctioned (CNY).
-        prison_year_cost: Cost ``c`` of one year in prison (CNY).
-        perceived_sentence_years: Perceived sentence ``S`` (years).
-        weekly_discount: Weekly discount factor ``delta``.
-        stigma_cost: Fixed cost ``k`` of a sanction (CNY).
+    1 if its sales can reach the criminal threshold within the planning horizon
+    (``X + s H >= T``), else ``1 - threshold_awareness``: a seller that cannot reach the
+    threshold, and knows it, perceives no criminal cost.
+    """
+    reach = cumulative_sales + weekly_sales * horizon_weeks
+    return np.where(reach >= threshold, 1.0, 1.0 - threshold_awareness).astype(
+        np.result_type(weekly_sales, np.float32)
+    )
+
+
+def proceedings_cost(
+    net_margin: ArrayLike, processing_weeks: int, stigma_cost: float
+) -> FloatArray:
+    """Cost of being prosecuted ``P = k + W (m - o)`` (ODD 4.2).
+
+    Stigma plus the net margin lost while incapacitated for the ``W`` weeks of the case.
+    """
+    return net_margin * float(processing_weeks) + stigma_cost
+
+
+def criminal_cost(
+    hazard: ArrayLike,
+    exposure_weight: ArrayLike,
+    p_referral: ArrayLike,
+    p_pursuit: ArrayLike,
+    p_conviction: ArrayLike,
+    proceedings: ArrayLike,
+    fine: ArrayLike,
+    prison_year_cost: ArrayLike,
+    custodial_years: ArrayLike,
+    weekly_discount: float,
+    verdict_weeks: int,
+) -> FloatArray:
+    """Expected weekly criminal cost along the sanction chain (ODD 4.2).
+
+    ``C = h e rho pi (P + kappa delta^W (F + c D(S)))``: the perceived closure hazard, the
+    exposure, the perceived chances of referral, pursuit and conviction; on pursuit the cost of
+    proceedings, and with conviction the fine and the discounted prison years of the perceived
+    custodial sentence ``S`` of the seller's tier, both discounted from the verdict ``W``
+    weeks later.
 
     Returns:
-        Expected weekly gain (CNY).
+        CNY per week.
     """
-    prison = prison_year_cost * discounted_prison_years(perceived_sentence_years, weekly_discount)
-    sanction_cost = expected_fine + prison + stigma_cost
-    return margin - platform_loss_cny - risk * sanction_cost
+    verdict = weekly_discount ** float(verdict_weeks)
+    prison = prison_year_cost * discounted_prison_years(custodial_years, weekly_discount)
+    chain = hazard * exposure_weight * p_referral * p_pursuit
+    return chain * (proceedings + p_conviction * (verdict * (fine + prison)))
+
+
+def expected_gain(margin: ArrayLike, platform: ArrayLike, criminal: ArrayLike) -> FloatArray:
+    """Expected weekly gain ``G = m - L_platform - C_criminal`` (ODD 4.2)."""
+    return margin - platform - criminal
 
 
 def p_active(gain: ArrayLike, outside_option: ArrayLike, noise: ArrayLike) -> FloatArray:
@@ -217,50 +306,33 @@ def forget(
     return np.add(out, prior, out=out)
 
 
-def sentence_pull(observed_count: ArrayLike, learning: float) -> FloatArray:
-    """Weight of ``n`` observed sentences on the perceived sentence: ``1 - (1 - l)^n``.
+def observe(perceived: ArrayLike, observed_mean: ArrayLike, weight: ArrayLike, learning: float):
+    """Move a perceived value towards what was observed: ``v + (1 - (1 - l)^n) (obs - v)``.
 
-    Each observed sentence pulls the perceived sentence by ``learning`` (ODD 4.4).
-
-    Args:
-        observed_count: Number of sentences observed this week.
-        learning: Weight ``l`` of one observation in [0, 1].
-
-    Returns:
-        Weight in [0, 1].
-    """
-    return 1.0 - (1.0 - learning) ** np.asarray(observed_count, dtype=float)
-
-
-def observe_sentences(perceived: ArrayLike, observed_mean: ArrayLike, weight: ArrayLike):
-    """Move the perceived sentence towards the mean of observed sentences (ODD 4.4).
+    The perceived sentence and fine learn this way (ODD 4.4): ``n`` is the week's weight of
+    observations (own, contacts', publicised), each unit pulling by ``l``.
 
     Args:
-        perceived: Perceived sentence (years).
-        observed_mean: Mean of the sentences observed this week (years).
-        weight: Pull of the observations, from ``sentence_pull``.
+        perceived: Perceived value.
+        observed_mean: Weighted mean of the values observed this week.
+        weight: Their total weight ``n`` (pseudo-observations).
+        learning: Pull ``l`` of one unit of weight, in [0, 1].
 
     Returns:
-        Updated perceived sentence (years).
+        Updated value.
     """
-    return perceived + weight * (observed_mean - perceived)
+    pull = 1.0 - (1.0 - learning) ** weight
+    return perceived + pull * (observed_mean - perceived)
 
 
-def law_awareness(
-    perceived: ArrayLike, anchor_share: ArrayLike, max_sentence_years: float, rate: float
-) -> FloatArray:
-    """Pull of the perceived sentence towards the seller's share of the statutory maximum.
+def announced(mean: ArrayLike, value: ArrayLike, weight: ArrayLike) -> FloatArray:
+    """A perceived value pulled towards an announced one: ``v + w (a - v)`` (ODD 4.4)."""
+    return mean + weight * (value - mean)
 
-    Args:
-        perceived: Perceived sentence (years).
-        anchor_share: Seller's perceived share of the maximum.
-        max_sentence_years: Statutory maximum in force (years).
-        rate: Weekly pull in [0, 1].
 
-    Returns:
-        Updated perceived sentence (years).
-    """
-    return perceived + (anchor_share * max_sentence_years - perceived) * rate
+def announcement_pull(weight: float, reach: float, weeks_since: int, half_life: float) -> float:
+    """Pull of an announcement ``w r 2^(-t / H)``, ``t`` weeks after it (ODD 4.4)."""
+    return weight * reach * 0.5 ** (weeks_since / half_life)
 
 
 def update_takedown(perceived: ArrayLike, observed_rate: ArrayLike, memory: float):
@@ -290,18 +362,20 @@ def weekly_margin(sales: ArrayLike, margin_share: float) -> FloatArray:
     return sales * margin_share
 
 
-def closure_cost(margin: ArrayLike, reentry_cost: float, reentry_delay_weeks: int) -> FloatArray:
-    """Cost of a store closure: re-entry cost plus the margin lost while suspended (ODD 4.2).
+def closure_cost(
+    net_margin: ArrayLike, reentry_cost: float, reentry_delay_weeks: int
+) -> FloatArray:
+    """Cost of a store closure: re-entry cost plus the net margin lost while suspended (ODD 4.2).
 
     Args:
-        margin: Weekly margin (CNY).
+        net_margin: Weekly margin less the outside option ``m - o`` (CNY, at least 0).
         reentry_cost: Cost of opening a new store (CNY).
         reentry_delay_weeks: Weeks before a new store can open.
 
     Returns:
         ``C_close`` (CNY).
     """
-    return margin * float(reentry_delay_weeks) + reentry_cost
+    return net_margin * float(reentry_delay_weeks) + reentry_cost
 
 
 def entry_cost_per_week(reentry_cost: float, planning_horizon_weeks: float) -> float:
@@ -315,16 +389,3 @@ def entry_cost_per_week(reentry_cost: float, planning_horizon_weeks: float) -> f
         CNY per week.
     """
     return reentry_cost / planning_horizon_weeks
-
-
-def prior_counts(prior_risk: float, prior_strength: float) -> tuple[float, float]:
-    """Prior Beta pseudo-counts ``(a0, b0) = (q0 n0, (1 - q0) n0)`` of perceived risk (ODD 4.4).
-
-    Args:
-        prior_risk: Prior mean ``q0`` of the perceived weekly risk.
-        prior_strength: Prior weight ``n0`` in pseudo-observations.
-
-    Returns:
-        ``(a0, b0)``.
-    """
-    return prior_risk * prior_strength, (1 - prior_risk) * prior_strength

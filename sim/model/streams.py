@@ -25,6 +25,7 @@ MECHANISMS = (
     "conviction",
     "sentencing",
     "publicity",
+    "suspension",
 )
 
 

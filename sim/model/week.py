@@ -1,4 +1,4 @@
-"""What one week of a run shares among its agents: random streams, tallies and publicity.
+"""What one week of a run shares among its agents: streams, tallies, publicity, verdicts.
 
 The platform, the enforcers and both engines reach the week only through ``Week``: its random
 generator per mechanism (``rng``), its tally of metrics (``tally``, which refuses a name that
@@ -8,9 +8,11 @@ model starts a new ``Week`` at the start of every step (ODD 3.4).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from sim.model import rules
+from sim.model.beliefs import VALUES
 from sim.model.metrics import METRIC_NAMES
 from sim.model.streams import Streams
 
@@ -28,7 +30,9 @@ class Week:
     Attributes:
         index: Week index.
         tallies: Metric totals added so far this week.
-        publicity: Publicised sanctions of the week.
+        publicity: Publicised convictions of the week.
+        verdict_parts: Convictions reached by each enforcer this week (``Verdicts.of``).
+        pulls: Per belief, the announced values and their pull this week (set by the model).
     """
 
     def __init__(self, index: int, streams: Streams, regions: int) -> None:
@@ -37,6 +41,8 @@ class Week:
         self._rngs: dict[str, np.random.Generator] = {}
         self.tallies: dict[str, float] = {}
         self.publicity = Publicity(regions)
+        self.verdict_parts: list[tuple[np.ndarray, ...]] = []
+        self.pulls: dict[str, list[tuple[np.ndarray, float]]] = {}
 
     def rng(self, mechanism: str) -> np.random.Generator:
         """The generator of ``mechanism`` for this week (created on first use).
@@ -69,7 +75,10 @@ class Week:
 
 
 class Publicity:
-    """Publicised sanctions of one week, by reach (index 0: national; 1 + r: region r).
+    """Publicised convictions of one week, by reach (index 0: national; 1 + r: region r).
+
+    Each carries what a reader learns: that the chain ran to a conviction, and the custodial
+    sentence of its tier and the fine multiple (ODD 4.4).
 
     Args:
         regions: Number of regions.
@@ -77,45 +86,63 @@ class Publicity:
 
     def __init__(self, regions: int) -> None:
         self.count = np.zeros(regions + 1)
-        self.sentences = np.zeros(regions + 1)
-        self.sentence_count = np.zeros(regions + 1)
+        self.value_count = {name: np.zeros(regions + 1) for name in VALUES}
+        self.value_sum = {name: np.zeros(regions + 1) for name in VALUES}
 
-    def add(self, reach: int, sentence_years: float | None = None) -> None:
-        """Record one publicised event.
+    def add(self, reach: int, tier2: bool, custodial_years: float, fine_multiple: float) -> None:
+        """Record one publicised conviction.
 
         Args:
             reach: 0 for national news, ``1 + r`` for region ``r``.
-            sentence_years: Sentence handed down, if the event is a conviction.
+            tier2: Whether the case's sales reached the huge amount.
+            custodial_years: Prison term (0 for a suspended sentence).
+            fine_multiple: The fine as a multiple of the case's sales.
         """
         self.count[reach] += 1
-        if sentence_years is not None:
-            self.sentences[reach] += sentence_years
-            self.sentence_count[reach] += 1
+        for name, value in (
+            ("sentence2" if tier2 else "sentence1", custodial_years),
+            ("fine", fine_multiple),
+        ):
+            self.value_count[name][reach] += 1
+            self.value_sum[name][reach] += value
 
-    def risk_increment(self, w_public: float) -> np.ndarray:
-        """Increment of the sanction pseudo-count ``a`` in each region (ODD 4.4).
+    def chain_increment(self, w_public: float) -> np.ndarray:
+        """Per region, the pseudo-count added to every step's ``alpha`` (float32).
 
-        Args:
-            w_public: Weight of one publicised event.
-
-        Returns:
-            Per region: ``w_public`` times the events seen there (regional plus national).
+        ``w_public`` per conviction seen there, regional plus national.
         """
-        events = self.count[1:] + self.count[0]
-        return (w_public * events).astype(np.float32)
+        return (w_public * (self.count[1:] + self.count[0])).astype(np.float32)
 
-    def sentence_pull(self, learning: float) -> tuple[np.ndarray, np.ndarray]:
-        """Pull of the week's publicised sentences on perceived sentences, by region.
+    def observations(self, name: str, w_public: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per region, the weight and weighted sum of the values of ``name`` seen (float64)."""
+        count, total = self.value_count[name], self.value_sum[name]
+        return w_public * (count[1:] + count[0]), w_public * (total[1:] + total[0])
 
-        Args:
-            learning: Weight of one observed sentence.
 
-        Returns:
-            Per region: the weight of the sentences seen there (regional plus national) and
-            their mean (years).
-        """
-        count = self.sentence_count[1:] + self.sentence_count[0]
-        total = self.sentences[1:] + self.sentences[0]
-        mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-        weight = rules.sentence_pull(count, learning)
-        return weight.astype(np.float32), mean.astype(np.float32)
+@dataclass
+class Verdicts:
+    """Convictions of one week, as their sellers and contacts observe them (ODD 4.4).
+
+    Attributes:
+        sellers: Convicted sellers, increasing.
+        tier2: Whether each case's sales reached the huge amount.
+        custodial_years: Prison term of each (0 when suspended).
+        fine_multiple: Fine of each as a multiple of its sales.
+    """
+
+    sellers: np.ndarray
+    tier2: np.ndarray
+    custodial_years: np.ndarray
+    fine_multiple: np.ndarray
+
+    @classmethod
+    def of(cls, parts: list[tuple[np.ndarray, ...]]) -> Verdicts:
+        """Verdicts of several enforcers, sorted by seller."""
+        if not parts:
+            empty = np.zeros(0)
+            return cls(np.zeros(0, dtype=np.int64), empty.astype(bool), empty, empty)
+        sellers, tier2, years, fines = (
+            np.concatenate(column) for column in zip(*parts, strict=True)
+        )
+        order = np.argsort(sellers, kind="stable")
+        return cls(sellers[order], tier2[order], years[order], fines[order])

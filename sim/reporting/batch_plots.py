@@ -358,15 +358,14 @@ def plot_lever_map(table: pd.DataFrame, metric: str, ax: Axes | None = None) -> 
     cells = rows.groupby("cell")[[x_field, y_field, "at_scenario"]].first()
     xs, ys = sorted(cells[x_field].unique()), sorted(cells[y_field].unique())
     gap = np.full((len(ys), len(xs)), np.nan)
+    labels = []
     ax = new_axes(ax, (8, 6))
     for cell, values in cells.iterrows():
         i, j = ys.index(values[y_field]), xs.index(values[x_field])
         certainty = best.loc[cell].get("certainty", 0.0)
         severity = best.loc[cell].get("severity", 0.0)
         gap[i, j] = severity - certainty
-        ax.text(
-            j, i, f"C {certainty:+.3f}\nS {severity:+.3f}", ha="center", va="center", fontsize=8
-        )
+        labels.append((i, j, f"C {certainty:+.3f}\nS {severity:+.3f}"))
         if values.at_scenario:
             ax.add_patch(
                 matplotlib.patches.Rectangle(
@@ -375,6 +374,11 @@ def plot_lever_map(table: pd.DataFrame, metric: str, ax: Axes | None = None) -> 
             )
     limit = max(float(np.nanmax(np.abs(gap))), 1e-6)
     image = ax.imshow(gap, origin="lower", cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    for i, j, text in labels:  # white on the darkest cells, black elsewhere
+        dark = abs(gap[i, j]) > 0.6 * limit
+        ax.text(
+            j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black"
+        )
     ax.figure.colorbar(
         image, ax=ax, label="severity less certainty elasticity (> 0: certainty deters more)"
     )
@@ -382,7 +386,5 @@ def plot_lever_map(table: pd.DataFrame, metric: str, ax: Axes | None = None) -> 
     ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
     ax.set_xlabel(param_label(x_field))
     ax.set_ylabel(param_label(y_field))
-    ax.set_title(
-        f"Strongest certainty (C) and severity (S) elasticity of {noun}; outlined: the scenario"
-    )
+    ax.set_title(f"{noun.capitalize()}: strongest certainty (C) and severity (S) elasticity")
     return ax

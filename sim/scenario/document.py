@@ -39,6 +39,15 @@ class PolicyChange(Section):
         None, "week", "scenario", "Week the change is reverted (temporary change)", ge=1, le=100_000
     )
     label: str = param("", "text", "scenario", "What the change is", max_length=200)
+    announce: bool = param(
+        False,
+        "yes/no",
+        "scenario",
+        "Whether the change is announced (it then moves the matching perceptions; ODD 4.4)",
+    )
+    reach: float = param(
+        1.0, "share of sellers", "scenario", "Share of sellers an announcement reaches", ge=0, le=1
+    )
     set: dict[str, Any] = param(
         {}, "dotted field: value", "scenario", "Fields to change, as section.field: value"
     )

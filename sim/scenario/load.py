@@ -82,7 +82,7 @@ def _resolve_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any
     if base_name is None:
         return data, [source]
     if not isinstance(base_name, str) or not base_name.strip():
-        raise ScenarioError(source, "extends", f"{base_name!r} is not a file name")
+        raise ScenarioError(source, "extends", f"{short_repr(base_name)} is not a file name")
     base_path = _usable_path(path.parent / base_name, source, "extends")
     if not base_path.exists() and (SCENARIO_DIR / base_name).exists():
         base_path = (SCENARIO_DIR / base_name).resolve()

@@ -47,9 +47,9 @@ class PopulationParams(Section):
     """Who the potential counterfeit sellers are (fixed for a run)."""
 
     sellers: int = param(
-        400_000,
+        218_420,
         "sellers",
-        "calibrated to the 2016 closures (docs/ODD.md section 7)",
+        "calibrated (deter-sim calibrate) to the 2016 targets, mainly the closures",
         "Potential counterfeit sellers on the platform",
         ge=10,
         le=20_000_000,
@@ -72,6 +72,14 @@ class PopulationParams(Section):
     )
     listings_sigma: float = param(
         0.8, "log-scale s.d.", "assumption", "Spread of listings per store (log-normal)", ge=0, le=3
+    )
+    listings_sales_correlation: float = param(
+        0.3,
+        "correlation",
+        "assumption (larger stores list more)",
+        "Correlation of a store's log listings with its log weekly sales (0: independent)",
+        ge=-1,
+        le=1,
     )
     network_degree: int = param(
         8,
@@ -176,7 +184,7 @@ class PlatformParams(Section):
         le=1,
     )
     strike_per_takedown: float = param(
-        0.005678,
+        0.005805,
         "probability",
         "calibrated (deter-sim calibrate) to the 2016 targets: listings removed and closures",
         "Probability that a takedown counts as a strike against the store",
@@ -224,7 +232,7 @@ class PlatformParams(Section):
         le=1e10,
     )
     referral_rate: float = param(
-        0.2101,
+        0.4969,
         "probability",
         "calibrated (deter-sim calibrate) to the 4,500 eligible cases referred in 2016",
         "Probability that the platform refers an eligible closed store to law enforcement",
@@ -245,7 +253,7 @@ class EnforcementParams(Section):
     """The state's response to the cases it is handed."""
 
     prosecution_rate: float = param(
-        0.2987,
+        0.3025,
         "probability",
         "calibrated (deter-sim calibrate) to 1,184 of about 4,500 cases pursued in 2016",
         "Probability that a referred case is pursued (before regional leniency)",
@@ -253,10 +261,19 @@ class EnforcementParams(Section):
         le=1,
     )
     conviction_rate: float = param(
-        0.02575,
+        0.02504,
         "probability",
         "calibrated (deter-sim calibrate) to about 33 convictions of 1,184 pursued in 2016",
         "Probability that a pursued case ends in a criminal conviction",
+        ge=0,
+        le=1,
+    )
+    suspended_share: float = param(
+        0.7,
+        "share of convictions",
+        "Cai 2020 (about 70% of 2011-2015 counterfeiting convictions suspended); 37 of 47 "
+        "convicted in Alibaba's 2016 cases",
+        "Share of convictions ending in a suspended sentence or a fine only (no prison)",
         ge=0,
         le=1,
     )
@@ -375,40 +392,60 @@ class EnforcementParams(Section):
 
 
 class BeliefsParams(Section):
-    """How sellers perceive the risk and severity of criminal sanction."""
+    """How sellers perceive the sanctions they are exposed to (ODD 4.4).
 
-    prior_risk: float = param(
-        0.0005,
-        "probability per active week",
-        "assumption (people overestimate rare risks; Apel 2013)",
-        "Prior mean of the perceived weekly probability of criminal sanction",
-        gt=0,
-        lt=1,
-    )
+    Every perceived quantity (the chances of referral, pursuit and conviction, the custodial
+    sentence of each tier and the fine) learns through the same channels: own experience,
+    network contacts, publicity and announcements, with forgetting towards its prior.
+    """
+
     prior_strength: float = param(
-        100.0,
-        "pseudo-weeks",
+        20.0,
+        "pseudo-observations",
         "assumption",
-        "Weight of the prior, a0 + b0, in weeks of experience",
+        "Weight of the prior of each perceived chance of the sanction chain, in observed cases",
         ge=1e-6,
         le=1e7,
     )
+    law_awareness: float = param(
+        0.5,
+        "share",
+        "assumption (offenders know statutory penalties poorly; Apel 2013)",
+        "Share of the difference between the scenario's sanctions and the 2016 ones that "
+        "sellers' priors reflect at the start (0: priors are the 2016 sanctions)",
+        ge=0,
+        le=1,
+    )
+    threshold_awareness: float = param(
+        1.0,
+        "share",
+        "assumption (the threshold is a published bright line)",
+        "Degree to which a seller knows that sales below the criminal threshold are not "
+        "referred (1: a seller that cannot reach it perceives no criminal cost)",
+        ge=0,
+        le=1,
+    )
     w_own: float = param(
-        50.0, "pseudo-observations", "assumption", "Weight of one's own prosecution", ge=0, le=1e6
+        10.0,
+        "pseudo-observations",
+        "assumption (own sanctions move perceptions strongly; Lochner 2007, Anwar & Loughran 2011)",
+        "Weight of a step of one's own case (a referral, pursuit or verdict, or its absence)",
+        ge=0,
+        le=1e6,
     )
     w_peer: float = param(
-        0.2,
+        0.5,
         "pseudo-observations",
-        "assumption",
-        "Weight of what one observes of each network contact",
+        "assumption (others' sanctions move perceptions little; Lochner 2007)",
+        "Weight of a step of a network contact's case",
         ge=0,
         le=1e6,
     )
     w_public: float = param(
-        0.002,
+        0.02,
         "pseudo-observations",
-        "assumption",
-        "Weight of one publicised conviction or lawsuit in its reach",
+        "assumption (perceptions track actual sanctions only weakly; Kleck et al. 2005)",
+        "Weight of one publicised conviction in its reach (national or regional)",
         ge=0,
         le=1e6,
     )
@@ -420,29 +457,37 @@ class BeliefsParams(Section):
         ge=0,
         le=1,
     )
-    perceived_sentence_share: float = param(
-        0.5,
-        "share of the maximum sentence",
-        "assumption (offenders know the maximum roughly; Apel 2013)",
-        "Mean perceived sentence as a share of the statutory maximum",
-        ge=0,
-        le=1,
-    )
     sentence_learning: float = param(
         0.05,
-        "per observed sentence",
+        "per pseudo-observation",
         "assumption",
-        "Weight given to each observed sentence when updating the perceived sentence",
+        "Pull of one observed sentence or fine (of weight 1) on the perceived one",
         ge=0,
         le=1,
     )
-    law_awareness: float = param(
-        0.05,
-        "per week",
-        "assumption",
-        "Weekly pull of the perceived sentence towards the share of the current maximum",
+    sentence_perception_sigma: float = param(
+        0.5,
+        "log-scale s.d.",
+        "assumption (perceived sentences vary widely across offenders; Apel 2013)",
+        "Spread across sellers of the prior perceived sentence around the expected one",
+        ge=0,
+        le=4,
+    )
+    announcement_weight: float = param(
+        0.3,
+        "share",
+        "assumption (announced crackdowns deter at first; Sherman 1990)",
+        "Pull of an announced policy change on the matching perceived quantity, at its start",
         ge=0,
         le=1,
+    )
+    announcement_half_life_weeks: float = param(
+        8.0,
+        "weeks",
+        "assumption (initial deterrence decays within weeks to months; Sherman 1990)",
+        "Weeks after which an announcement's pull has halved",
+        gt=0,
+        le=5200,
     )
     takedown_memory: float = param(
         0.9,

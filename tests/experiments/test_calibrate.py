@@ -40,9 +40,10 @@ def _targets_from(stats: pd.DataFrame, metrics: list[str], path: Path) -> Path:
 def test_calibration_recovers_known_parameters_from_the_models_own_output(tmp_path):
     # Referrals and cases pursued identify the referral and prosecution rates (each moment
     # moves with its own parameter). Targets: the model's own output at known values, on the
-    # same seeds, so the objective is exactly 0 there. At 15,000 sellers a year has about 100
-    # referrals and 30 cases pursued, so the objective is rough at the scale of a few percent:
-    # the fit must come close, not exact.
+    # same seeds, so the objective is exactly 0 there. At 15,000 sellers the 40 summarised
+    # weeks of 3 replications hold about 300 referrals and 190 cases pursued (a sampling error
+    # of about 7% on the pursued), so the objective is rough at that scale: the fit must come
+    # within about two sampling errors, not be exact.
     size = ["population.sellers=15000", "replications=3"]
     truth = tiny(
         "baseline_2016",
@@ -65,9 +66,9 @@ def test_calibration_recovers_known_parameters_from_the_models_own_output(tmp_pa
     )
     first, best = result.history.cost.iloc[0], result.history.cost.min()
     assert best < first / 20
-    # Start 60% and 40% off; the fit lands within 10% of both true values.
-    assert result.fitted["platform.referral_rate"] == pytest.approx(0.25, rel=0.1)
-    assert result.fitted["enforcement.prosecution_rate"] == pytest.approx(0.3, rel=0.1)
+    # Start 60% and 40% off; the fit lands within 15% of both true values.
+    assert result.fitted["platform.referral_rate"] == pytest.approx(0.25, rel=0.15)
+    assert result.fitted["enforcement.prosecution_rate"] == pytest.approx(0.3, rel=0.15)
     fit = result.table[result.table.use == "fit"]
     assert (fit.relative_error.abs() <= 0.1).all()
     # The fitted scenario is written back as a loadable scenario with the fitted values.

@@ -17,10 +17,10 @@ ATTRIBUTES = (
     "listings",
     "outside_ratio",
     "prison_year_cost",
-    "sentence_anchor",
-    "a",
-    "b",
-    "perceived_sentence",
+    "sentence_bias",
+    "sentence1",
+    "sentence2",
+    "fine_multiple",
     "perceived_takedown",
     "state",
     "strikes",
@@ -30,7 +30,7 @@ ATTRIBUTES = (
     "cumulative_sales",
     "active",
     "detections",
-    "sanctioned",
+    "events",
 )
 
 

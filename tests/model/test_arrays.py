@@ -16,11 +16,11 @@ FLOATS = (
     "sales",
     "outside_ratio",
     "prison_year_cost",
-    "sentence_anchor",
+    "sentence_bias",
     "cumulative_sales",
-    "a",
-    "b",
-    "perceived_sentence",
+    "sentence1",
+    "sentence2",
+    "fine_multiple",
     "perceived_takedown",
 )
 
@@ -69,18 +69,17 @@ def test_deciding_in_chunks_gives_what_whole_arrays_give(model, monkeypatch):
     assert whole.active_sellers.sum() > 0
 
 
-def test_peer_counts_split_sanctioned_and_clean_contacts(model):
+def test_the_observers_of_sellers_are_those_whose_contacts_they_are(model):
     pop = model.population
     rng = np.random.default_rng(0)
-    sanctioned = np.flatnonzero(rng.random(pop.n) < 0.1)
-    others = np.setdiff1d(np.arange(pop.n), sanctioned)
-    clean = others[rng.random(len(others)) < 0.5]
-    seen_sanctioned, seen_clean = pop._peer_counts(sanctioned, clean)
-    # The plain way: for each seller, count the contacts in each set.
+    watched = np.flatnonzero(rng.random(pop.n) < 0.1)
+    observers, observed = pop.observers_of(watched)
+    # The plain way: every (i, j) with j among i's contacts and j watched, by i then j.
     dense = pop.contacts.toarray() > 0
-    np.testing.assert_array_equal(seen_sanctioned, dense[:, sanctioned].sum(axis=1))
-    np.testing.assert_array_equal(seen_clean, dense[:, clean].sum(axis=1))
-    assert seen_sanctioned.sum() > 0 and seen_clean.sum() > 0
+    rows, cols = np.nonzero(dense[:, watched])
+    np.testing.assert_array_equal(observers, rows)
+    np.testing.assert_array_equal(observed, watched[cols])
+    assert len(observers) > 0
 
 
 def test_closing_a_store_suspends_for_the_delay_and_resets_the_store(model):
@@ -104,7 +103,7 @@ def test_verdicts_jail_or_release_and_timers_run_down(model):
     sellers = np.array([0, 1, 2])
     pop.prosecute(sellers)
     pop.case_open[sellers] = True
-    assert (pop.state[sellers] == SellerState.PROSECUTED).all() and pop.sanctioned[sellers].all()
+    assert (pop.state[sellers] == SellerState.PROSECUTED).all()
     pop.sentence(sellers[:2], np.array([2, 0]))
     assert pop.state[0] == SellerState.JAILED and pop.weeks_left[0] == 3
     assert pop.state[1] == SellerState.DORMANT and pop.weeks_left[1] == 0

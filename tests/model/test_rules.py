@@ -47,21 +47,24 @@ def test_discounted_prison_years_is_concave(sentence, extra, delta):
     assert gain_late <= gain_early + 1e-12
 
 
-def test_perceived_risk_is_the_beta_mean():
-    assert rules.perceived_risk(1.0, 3.0) == pytest.approx(0.25)
+def test_a_perceived_chance_is_the_beta_mean():
+    assert rules.belief_mean(1.0, 3.0) == pytest.approx(0.25)
+    assert rules.prior_pair(0.25, 20.0) == (5.0, 15.0)
 
 
 def test_expected_gain_known_answer():
-    # m=1000, L=100, q=0.01, F=2000, c=50000, S=1 year undiscounted, k=500:
-    # G = 1000 - 100 - 0.01 * (2000 + 50000 + 500) = 375.
-    gain = rules.expected_gain(1000, 100, 0.01, 2000, 50000, 1.0, 1.0, 500)
-    assert gain == pytest.approx(375.0)
+    assert rules.expected_gain(1000, 100, 525) == pytest.approx(375.0)
 
 
 def test_platform_loss_known_answer():
     # rate 0.1 x 100 listings = 10 takedowns x 2 CNY = 20; hazard 10 x 0.05 / 5 = 0.1 x 1000.
-    loss = rules.platform_loss(0.1, 100, 2.0, 0.05, 5, 1000.0)
-    assert loss == pytest.approx(20 + 100)
+    hazard = rules.closure_hazard(0.1, 100, 0.05, 5)
+    assert hazard == pytest.approx(0.1)
+    assert rules.platform_loss(0.1, 100, 2.0, hazard, 1000.0) == pytest.approx(20 + 100)
+
+
+def test_the_closure_hazard_is_at_most_one():
+    assert rules.closure_hazard(1.0, 1e9, 1.0, 1) == 1.0
 
 
 def test_p_active_hard_threshold_when_noise_is_zero():
@@ -107,11 +110,16 @@ def test_forget_moves_towards_the_prior():
     assert rules.forget(10.0, 2.0, 0.0) == pytest.approx(2.0)
 
 
-def test_observe_sentences_weights_each_observation():
-    # Two observations at learning 0.5 give weight 0.75: 2 + 0.75 * (6 - 2) = 5.
-    assert rules.sentence_pull(2, 0.5) == pytest.approx(0.75)
-    assert rules.observe_sentences(2.0, 6.0, rules.sentence_pull(2, 0.5)) == pytest.approx(5.0)
-    assert rules.observe_sentences(2.0, 6.0, rules.sentence_pull(0, 0.5)) == pytest.approx(2.0)
+def test_observing_weights_each_unit_of_observation():
+    # Weight 2 at learning 0.5 pulls by 1 - 0.5^2 = 0.75: 2 + 0.75 * (6 - 2) = 5.
+    assert rules.observe(2.0, 6.0, 2.0, 0.5) == pytest.approx(5.0)
+    assert rules.observe(2.0, 6.0, 0.0, 0.5) == pytest.approx(2.0)
+
+
+def test_an_announcement_pulls_and_halves_with_its_half_life():
+    assert rules.announced(0.2, 0.8, 0.5) == pytest.approx(0.5)
+    assert rules.announcement_pull(0.4, 0.5, 0, 8.0) == pytest.approx(0.2)
+    assert rules.announcement_pull(0.4, 0.5, 16, 8.0) == pytest.approx(0.05)
 
 
 def test_forget_in_place_matches_the_expression():
@@ -126,7 +134,8 @@ def test_rules_keep_single_precision():
     assert rules.sigmoid(x).dtype == np.float32
     assert rules.discounted_prison_years(x, 0.99).dtype == np.float32
     assert rules.p_active(x, x, x).dtype == np.float32
-    assert rules.perceived_risk(x, x).dtype == np.float32
+    assert rules.belief_mean(x, x).dtype == np.float32
+    assert rules.exposure(x, x, 26.0, 10.0, 0.5).dtype == np.float32
 
 
 def test_closure_cost_and_entry_cost():
@@ -135,13 +144,13 @@ def test_closure_cost_and_entry_cost():
     assert rules.update_takedown(0.2, 0.4, 0.75) == pytest.approx(0.25)
 
 
-def test_law_awareness_pulls_towards_the_share_of_the_maximum():
-    assert rules.law_awareness(1.0, 0.5, 10.0, 0.25) == pytest.approx(2.0)
+def test_a_prior_lies_between_the_2016_value_and_the_scenarios_by_awareness():
+    assert rules.regime_prior(0.3, 0.9, 0.5) == pytest.approx(0.6)
+    assert rules.regime_prior(0.3, 0.9, 0.0) == pytest.approx(0.3)
 
 
 def test_rules_accept_arrays_and_scalars_alike():
-    scalar = rules.expected_gain(500, 50, 0.001, 100, 60000, 2.0, 0.99, 1000)
-    array = rules.expected_gain(
-        np.array([500.0]), np.array([50.0]), np.array([0.001]), 100, 60000, 2.0, 0.99, 1000
-    )
-    assert array[0] == pytest.approx(float(scalar))
+    args = (0.02, 1.0, 0.5, 0.25, 0.1, 10_000.0, 40_000.0, 60_000.0)
+    scalar = rules.criminal_cost(*args, 2.0, 0.99, 26)
+    array = rules.criminal_cost(*args, np.array([2.0, 2.0]), 0.99, 26)
+    np.testing.assert_allclose(array, float(scalar))

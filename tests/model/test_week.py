@@ -65,14 +65,15 @@ def test_week_streams_are_not_the_set_up_streams():
 
 def test_publicity_reaches_its_region_and_national_news_reaches_all():
     publicity = Publicity(regions=3)
-    publicity.add(0)  # national news
-    publicity.add(2, sentence_years=4.0)  # a conviction in region 1
-    publicity.add(2, sentence_years=2.0)
-    publicity.add(3)
-    # Events seen in each region: national (1) plus its own.
-    np.testing.assert_array_equal(publicity.risk_increment(0.5), [0.5, 1.5, 1.0])
-    weight, mean = publicity.sentence_pull(0.5)
-    # Region 1 saw two sentences (mean 3 years): weight 1 - 0.5**2; the others none.
-    np.testing.assert_allclose(weight, [0.0, 0.75, 0.0])
-    np.testing.assert_allclose(mean, [0.0, 3.0, 0.0])
-    assert weight.dtype == mean.dtype == np.float32
+    publicity.add(0, False, 1.0, 1.0)  # national news
+    publicity.add(2, True, 4.0, 2.0)  # two tier-2 convictions in region 1
+    publicity.add(2, True, 2.0, 2.0)
+    publicity.add(3, False, 0.0, 1.0)
+    # Convictions seen in each region: national (1) plus its own.
+    np.testing.assert_array_equal(publicity.chain_increment(0.5), [0.5, 1.5, 1.0])
+    weight, total = publicity.observations("sentence2", 0.5)
+    np.testing.assert_array_equal(weight, [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(total, [0.0, 3.0, 0.0])
+    weight, total = publicity.observations("sentence1", 1.0)
+    np.testing.assert_array_equal(weight, [1.0, 1.0, 2.0])
+    np.testing.assert_array_equal(total, [1.0, 1.0, 1.0])

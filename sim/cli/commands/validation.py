@@ -416,3 +416,74 @@ def hysteresis(
         f"wall time {result.wall_seconds:.1f} s; results in [bold]{out_dir}/[/] "
         "(hysteresis.csv, hysteresis.png, the run)"
     )
+
+
+@app.command(name="lever-map")
+@execution_options
+@scenario_overrides()
+def lever_map(
+    scenario: ScenarioArg,
+    overrides: list[str],
+    execution: ExecutionOptions,
+    grid: Annotated[
+        list[str],
+        typer.Option(
+            "--grid",
+            help="A pass-through parameter and its values, field=lo:hi:n or field=v1,v2,... "
+            "(one or two; e.g. beliefs.law_awareness=0,0.5,1).",
+        ),
+    ],
+    lever: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lever",
+            help="A lever (repeatable) [prosecution rate, conviction rate, maximum sentence].",
+        ),
+    ] = None,
+    step: Annotated[
+        float,
+        typer.Option("--step", help="Relative change of each lever down and up (0.25: ±25%)."),
+    ] = 0.25,
+    metrics: MetricsOpt = "active_sellers,counterfeit_sales_cny",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder [results/<name>_lever_map]."),
+    ] = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Which lever deters more, across how perceptions form: a map of elasticities.
+
+    At each cell of the grid (one or two pass-through parameters, such as law awareness or the
+    weight of publicity) the arc elasticities of the metrics to each lever, on common seeds.
+    Writes lever_map.csv (every elasticity with its interval), lever_ranking.csv (per cell,
+    whether certainty or severity deters more) and lever_map.png.
+    """
+    from sim.cli.views import lever_table
+    from sim.experiments.folders import default_folder
+    from sim.experiments.levers import LEVERS, map_points, run_lever_map
+    from sim.experiments.sweep import parse_grid
+    from sim.reporting.figures import lever_map_figure
+    from sim.scenario import load_scenario
+
+    resolved = load_scenario(scenario, overrides)
+    chosen = metric_list(metrics)
+    axes = [parse_grid(text) for text in grid]
+    levers = list(lever) if lever else list(LEVERS)
+    points, cells = map_points(resolved, axes, levers, step)
+    check_batch_memory(resolved, points, execution)
+    out_dir = out if out is not None else default_folder(resolved.name, "lever_map")
+    console.print(
+        f"[bold]{resolved.name}[/] lever map: {len(cells)} cells x ({len(levers)} levers x 2 + "
+        f"reference) = {len(points)} points x {resolved.replications} replications; "
+        f"{execution.describe()}"
+    )
+    result = run_batch(
+        lambda on_done: run_lever_map(
+            resolved, axes, levers, step, chosen, out_dir, execution, resume, force, on_done
+        )
+    )
+    if result.table is not None:
+        lever_map_figure(result)
+        console.print(lever_table(result.table))
+    batch_end(result, "lever_map.csv, lever_ranking.csv, lever_map.png")
