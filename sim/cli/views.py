@@ -59,7 +59,9 @@ def compare_table(rows) -> Table:
 
 def sweep_table(table, name: str) -> Table:
     """Active sellers and counterfeit sales at each point of a sweep."""
-    params = [c for c in table.columns if "." in c and c != "label"]  # the swept fields
+    from sim.experiments.sweep import swept_parameters
+
+    params = swept_parameters(table)
     out = Table(title=f"{name} sweep: active sellers and counterfeit sales per point")
     for param in params:
         out.add_column(param.rsplit(".", 1)[-1], justify="right")

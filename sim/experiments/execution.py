@@ -88,11 +88,6 @@ class ExecutionOptions:
         if self.workers < 1:
             raise OptionError("--workers", str(self.workers), "allowed: at least 1")
 
-    @classmethod
-    def local(cls, backend: str = "process", workers: int | None = None, **kwargs: Any):
-        """Options with ``workers`` defaulting to the CPUs this process may use."""
-        return cls(backend=backend, workers=workers or default_workers(), **kwargs)
-
     def at_most(self, runs: int) -> ExecutionOptions:
         """The same options with no more workers than ``runs``."""
         return replace(self, workers=max(1, min(self.workers, runs)))
