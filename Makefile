@@ -59,16 +59,16 @@ lever-map: $(STAMP)
 	    --grid beliefs.threshold_awareness=0,0.5,1 --grid beliefs.w_own=1,10,50 \
 	    --out $(VAL)/lever_map_exposure --force
 
-# The fit of baseline_2016's five calibrated parameters (about 15 minutes on 2 cores): the
-# sellers, the strike, referral, prosecution and conviction rates, from the values the model
-# had before sellers perceived the sanction chain (docs/VALIDATION.md 1.2); the result is
+# The fit of baseline_2016's five calibrated parameters (15 to 30 minutes on 2 cores): the
+# sellers, the strike, referral, prosecution and conviction rates, from the values the closed
+# model had before the open model (docs/VALIDATION.md 1.2); the result is
 # results/calibration_2016/calibrated.yaml.
 CAL_PARAMS := --param population.sellers=50000:2000000 \
     --param platform.strike_per_takedown=0.0001:0.1 --param platform.referral_rate=0.01:1 \
     --param enforcement.prosecution_rate=0.01:1 --param enforcement.conviction_rate=0.001:1
-CAL_START := --set population.sellers=220000 --set platform.strike_per_takedown=0.005678 \
-    --set platform.referral_rate=0.2101 --set enforcement.prosecution_rate=0.2987 \
-    --set enforcement.conviction_rate=0.02575
+CAL_START := --set population.sellers=218420 --set platform.strike_per_takedown=0.005805 \
+    --set platform.referral_rate=0.4969 --set enforcement.prosecution_rate=0.3025 \
+    --set enforcement.conviction_rate=0.02504
 calibration: $(STAMP)
 	$(BIN)/deter-sim calibrate baseline_2016 $(CAL_START) $(CAL_PARAMS) --replications 4 \
 	    --out results/calibration_2016 --force

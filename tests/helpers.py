@@ -52,6 +52,17 @@ def small(name: str = "baseline_2016", **changes: object) -> Scenario:
     return apply_changes(scenario, changes) if changes else scenario
 
 
+# The open model switched off (ODD 4.6 to 4.9): no entry or exit, no off-platform channel, a
+# fixed price, no false positives; the model of the perception issue, exactly.
+CLOSED = {
+    "population.entry_rate": 0.0,
+    "population.exit_hazard": 0.0,
+    "channels.offplatform_margin_ratio": 0.0,
+    "market.price_adjustment": 0.0,
+    "platform.legitimate_stores": 0,
+}
+
+
 # The size of the experiments' tests (calibration, elasticities, interventions, ...).
 TINY = ("population.sellers=3000", "weeks=60", "burn_in_weeks=20", "replications=2")
 

@@ -23,9 +23,6 @@ from sim.experiments.statistics import PairingError, paired_differences
 from sim.model.metrics import check_metrics
 from sim.scenario import Scenario, load_scenario
 
-KEY_METRICS = ("active_sellers", "counterfeit_sales_cny", "convictions", "enforcement_cost_cny")
-
-
 DEFAULT_FOLDER = RESULTS / "compare"
 
 

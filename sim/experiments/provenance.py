@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim._version import __version__
 from sim.errors import ResourceError
+from sim.model import entry
 
 if TYPE_CHECKING:
     from sim.experiments.execution import ExecutionOptions
@@ -124,7 +125,9 @@ def code_provenance() -> dict[str, object]:
 # 20,000 sellers and 8 contacts (tracemalloc, tests/experiments/test_provenance.py), less at
 # full scale (``make bench``). Agents: about 1,530 bytes per seller measured as the resident
 # size of a 50,000-seller model, rounded up.
-BYTES_PER_SELLER = {"vector": (165, 9), "agents": (1_600, 16)}
+# The open model (ODD 4.6 to 4.9) adds the police belief, three flags and the week's draws of
+# the channel and exit streams: about 30 bytes more per seller of the pool.
+BYTES_PER_SELLER = {"vector": (195, 9), "agents": (1_700, 16)}
 
 
 def memory_estimate(scenario: Scenario, engine: str = "vector") -> int:
@@ -135,11 +138,13 @@ def memory_estimate(scenario: Scenario, engine: str = "vector") -> int:
         engine: ``vector`` or ``agents``.
 
     Returns:
-        Estimated peak bytes of one model.
+        Estimated peak bytes of one model, whose arrays hold the initial sellers and every
+        newcomer of the run.
     """
     base, per_contact = BYTES_PER_SELLER.get(engine, BYTES_PER_SELLER["agents"])
     per_seller = base + per_contact * scenario.population.network_degree
-    return per_seller * scenario.population.sellers
+    # The engines hold the whole pool from the start: every newcomer of the run (ODD 4.8).
+    return per_seller * entry.pool_size(scenario)
 
 
 def available_memory() -> int | None:
@@ -167,7 +172,8 @@ def check_memory(scenario: Scenario, workers: int, engine: str = "vector") -> No
     need = each * max(1, workers)
     if need > 0.9 * free:
         raise ResourceError(
-            f"population.sellers: {scenario.population.sellers:,} sellers with "
+            f"population.sellers: {scenario.population.sellers:,} sellers (a pool of "
+            f"{entry.pool_size(scenario):,} with the newcomers of the run) with "
             f"{scenario.population.network_degree} contacts each need about {each / 1e9:.1f} GB "
             f"per replication with the {engine} engine, {need / 1e9:.1f} GB on {workers} "
             f"worker(s); {free / 1e9:.1f} GB is available. Use fewer sellers, fewer --workers, "

@@ -22,7 +22,7 @@ import mesa
 import numpy as np
 from mesa.agent import AgentSet
 
-from sim.model import beliefs, rules
+from sim.model import beliefs, entry, rules
 from sim.model.beliefs import STEP_BITS, STEPS
 from sim.model.population import InitialPopulation, draw_population
 from sim.model.week import Verdicts
@@ -44,6 +44,7 @@ class SellerState(IntEnum):
     SUSPENDED = 2
     PROSECUTED = 3
     JAILED = 4
+    ABSENT = 5  # not in the market: not arrived yet, or left for good (ODD 4.8)
 
 
 class Counterfeiter(mesa.Agent):
@@ -66,11 +67,14 @@ class Counterfeiter(mesa.Agent):
         state: The seller's ``SellerState``.
         strikes: Strikes on the current store.
         has_store: Whether the seller has an open store.
+        offplatform_ready: Whether the seller has set up the off-platform channel.
+        newcomer: Whether the seller arrived during the run and has not sold yet.
         case_open: Whether a criminal case against the seller is queued or being processed.
         weeks_left: Weeks left in ``SUSPENDED`` or ``JAILED``.
         cumulative_sales: Illegal sales since the last sanction (CNY).
         contacts: The sellers this one observes.
-        active: Whether the seller is active this week.
+        active: Whether the seller is active this week (either channel).
+        offplatform: Whether the seller is active off the platform this week.
         detections: Listings taken down this week.
         events: Steps of the seller's case this week (bits of ``beliefs.STEP_BITS``).
         perceived: What the seller perceived when deciding this week (``beliefs.Choice``), or
@@ -101,14 +105,18 @@ class Counterfeiter(mesa.Agent):
         self.sentence2 = self.value_prior("sentence2")
         self.fine_multiple = self.value_prior("fine")
         self.perceived_takedown = F32(p.platform.detection_rate)
-        self.state = SellerState.DORMANT
+        present = index < start.initial
+        self.state = SellerState.DORMANT if present else SellerState.ABSENT
         self.strikes = start.strikes[index]
-        self.has_store = True
+        self.has_store = present
+        self.offplatform_ready = False
+        self.newcomer = not present
         self.case_open = False
         self.weeks_left = 0
         self.cumulative_sales = start.cumulative_sales[index]
         self.contacts: tuple[Counterfeiter, ...] = ()
         self.active = False
+        self.offplatform = False
         self.detections = 0
         self.events = 0
         self.perceived: beliefs.Choice | None = None
@@ -120,22 +128,34 @@ class Counterfeiter(mesa.Agent):
 
     # -- phase 1 ------------------------------------------------------------------------------
     def decide(self) -> None:
-        """Decide whether to be active this week, if free to choose (ODD 4.2)."""
-        # Every seller takes its draw, free or not (common random numbers, ODD 7.2).
+        """Decide whether to sell this week, and where, if free to choose (ODD 4.2, 4.6)."""
+        # Every seller takes its draws, free or not (common random numbers, ODD 7.2).
         week = self.model.current_week
+        p = self.model.params
         u = week.rng("decisions").random()
+        channels = p.channels.offplatform_margin_ratio > 0
+        u_channel = week.rng("channels").random() if channels else 1.0
         self.events = 0
         self.detections = 0
         self.perceived = None
+        self.offplatform = False
         if self.state >= SellerState.PROSECUTED:
             self.active = False
             return
-        p = self.model.params
         econ, plat = p.economics, p.platform
-        margin = rules.weekly_margin(self.sales, econ.margin_share)
-        outside = self.outside_ratio * margin
+        price = self.model.market.price
+        base = rules.weekly_margin(self.sales, econ.margin_share)
+        margin = (
+            base
+            if price == 1.0
+            else rules.weekly_margin(self.sales, rules.margin_share_at(price, econ.margin_share))
+        )
+        outside = self.outside_ratio * base
         net_margin = np.maximum(margin - outside, F32(0))
-        entry = F32(rules.entry_cost_per_week(plat.reentry_cost_cny, econ.planning_horizon_weeks))
+        entry_cost = F32(
+            rules.entry_cost_per_week(plat.reentry_cost_cny, econ.planning_horizon_weeks)
+        )
+        switching = F32(p.channels.switching_cost_cny / econ.planning_horizon_weeks)
         self.perceived = beliefs.perceive(
             p,
             week.pulls,
@@ -143,38 +163,55 @@ class Counterfeiter(mesa.Agent):
             margin,
             net_margin,
             rules.closure_cost(net_margin, plat.reentry_cost_cny, plat.reentry_delay_weeks),
-            F32(0) if self.has_store else entry,
+            F32(0) if self.has_store else entry_cost,
             self.perceived_takedown,
             F32(self.listings),
             self.cumulative_sales,
-            self.sales,
+            self.sales_value(),
             self.prison_year_cost,
             self.alpha,
             self.beta,
             self.sentence1,
             self.sentence2,
             self.fine_multiple,
+            (F32(0) if self.offplatform_ready else switching) if channels else 0.0,
         )
         if self.state == SellerState.SUSPENDED:
             self.active = False
             return
-        noise = F32(econ.decision_noise) * margin
-        probability = rules.p_active(self.perceived.gain, outside, noise)
+        noise = F32(econ.decision_noise) * base
+        gain, gain_off = self.perceived.gain, self.perceived.gain_offplatform
+        if gain_off is not None:
+            off = u_channel < float(rules.p_offplatform(gain, gain_off, noise))
+            gain = rules.inclusive_gain(gain, gain_off, noise)
+        probability = rules.p_active(gain, outside, noise)
         self.active = u < float(probability)
         self.state = SellerState.ACTIVE if self.active else SellerState.DORMANT
-        self.has_store = self.has_store or self.active
+        if self.active and gain_off is not None and off:
+            self.offplatform = True
+            self.offplatform_ready = True
+        elif self.active:
+            self.has_store = True
+
+    def sales_value(self) -> np.float32:
+        """Weekly sales on the platform at this week's price (CNY, ODD 4.7)."""
+        price = self.model.market.price
+        return self.sales if price == 1.0 else self.sales * F32(price)
 
     # -- phase 2 ------------------------------------------------------------------------------
     def earn(self) -> float:
-        """Earn this week's sales if active.
+        """Earn this week's sales if active, in the channel chosen (ODD 4.6).
 
         Returns:
             The sales (CNY).
         """
         if not self.active:
             return 0.0
-        self.cumulative_sales = self.cumulative_sales + self.sales
-        return float(self.sales)
+        value = self.sales_value()
+        if self.offplatform:
+            value = value * F32(self.model.params.channels.offplatform_margin_ratio)
+        self.cumulative_sales = self.cumulative_sales + value
+        return float(value)
 
     # -- what the platform and the enforcers do to the seller -------------------------------
     def close_store(self) -> None:
@@ -240,7 +277,7 @@ class Counterfeiter(mesa.Agent):
         for name, attribute in VALUE_ATTRIBUTES.items():
             value = self._observe(getattr(self, attribute), observed[name], public[name], peers)
             setattr(self, attribute, rules.forget(value, self.value_prior(name), bel.memory))
-        if self.active:
+        if self.active and not self.offplatform:
             rate = F32(self.detections) / F32(self.listings)
             self.perceived_takedown = rules.update_takedown(
                 self.perceived_takedown, rate, bel.takedown_memory
@@ -315,25 +352,59 @@ class CounterfeiterAgents:
         self._exposed = 0
 
     def decide(self) -> None:
-        """Every seller decides, in index order."""
+        """Every seller decides, in index order; then sellers who sat out may leave (ODD 4.8)."""
         self.agent_set.do("decide")
         self._active = [s for s in self.sellers if s.active]
+        week = self.model.current_week
+        first = [s for s in self._active if s.newcomer]
+        for seller in first:
+            seller.newcomer = False
+        week.tally("entrants", len(first))
+        idle = np.array(
+            [
+                s.index
+                for s in self.sellers
+                if s.state == SellerState.DORMANT and not s.case_open and s.perceived is not None
+            ],
+            dtype=np.intp,
+        )
+        hazard = self.model.params.population.exit_hazard
+        gone = entry.leaving(idle, hazard, week.rng("exit"), self.n)
+        for i in gone:
+            self.sellers[i].state = SellerState.ABSENT
+        week.tally("exits", len(gone))
 
-    def earn(self) -> float:
-        """Active sellers earn; returns the week's counterfeit sales (CNY)."""
-        total = float(sum(seller.earn() for seller in self._active))
+    def arrive(self, sellers: range) -> None:
+        """Potential sellers of the pool arrive: dormant, with no store (ODD 4.8)."""
+        for i in sellers:
+            self.sellers[i].state = SellerState.DORMANT
+
+    def earn(self) -> tuple[float, float]:
+        """Active sellers earn; returns the week's sales on and off the platform (CNY)."""
+        on = off = 0.0
+        for seller in self._active:
+            value = seller.earn()
+            if seller.offplatform:
+                off += value
+            else:
+                on += value
         threshold = self.model.params.platform.criminal_threshold_cny
         self._exposed = sum(1 for s in self._active if s.cumulative_sales >= threshold)
-        return total
+        return on, off
 
-    def active_indices(self) -> np.ndarray:
-        """Sellers active this week."""
-        return np.array([s.index for s in self._active], dtype=np.intp)
+    def platform_indices(self) -> np.ndarray:
+        """Sellers active on the platform this week."""
+        return np.array([s.index for s in self._active if not s.offplatform], dtype=np.intp)
+
+    def offplatform_indices(self) -> np.ndarray:
+        """Sellers active off the platform this week."""
+        return np.array([s.index for s in self._active if s.offplatform], dtype=np.intp)
 
     def trading_indices(self) -> np.ndarray:
-        """Sellers active this week whose store was not closed this week."""
+        """Sellers active on the platform this week whose store was not closed this week."""
         return np.array(
-            [s.index for s in self._active if s.state == SellerState.ACTIVE], dtype=np.intp
+            [s.index for s in self._active if s.state == SellerState.ACTIVE and not s.offplatform],
+            dtype=np.intp,
         )
 
     def values(self, field: str, sellers: np.ndarray) -> np.ndarray:
@@ -413,11 +484,14 @@ class CounterfeiterAgents:
             counts[seller.state] += 1
             if seller.perceived is not None:
                 at_liberty += 1
-                for name in totals:
-                    totals[name] += float(getattr(seller.perceived, name))
+                risk, criminal = seller.perceived.acted_on()
+                totals["risk"] += float(risk)
+                totals["criminal"] += float(criminal)
+                totals["sentence"] += float(seller.perceived.sentence)
         n = max(at_liberty, 1)
         return {
             "active": len(self._active),
+            "offplatform": sum(1 for s in self._active if s.offplatform),
             "exposed": self._exposed,
             "counts": counts,
             "mean_perceived_risk": totals["risk"] / n,

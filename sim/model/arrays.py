@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
-from sim.model import beliefs, rules
+from sim.model import beliefs, entry, rules
 from sim.model.agents import SellerState
 from sim.model.beliefs import STEP_BITS, STEPS, VALUES
 from sim.model.population import draw_population
@@ -46,15 +46,18 @@ class CounterfeiterArrays(mesa.Agent):
         sentence2: Perceived prison term of a tier-2 conviction (years).
         fine_multiple: Perceived fine as a multiple of sales.
         perceived_takedown: Perceived weekly takedown probability per listing.
-        state: ``SellerState`` of each seller.
+        state: ``SellerState`` of each seller (``ABSENT`` before arrival and after exit).
         strikes: Strikes on the current store.
         has_store: Whether the seller has an open store (no re-entry cost to pay).
+        offplatform_ready: Whether the seller has set up the off-platform channel.
+        newcomer: Whether the seller arrived during the run and has not sold yet.
         case_open: Whether a criminal case against the seller is queued or being processed.
         weeks_left: Weeks left in ``SUSPENDED`` or ``JAILED``.
         cumulative_sales: Illegal sales since the last sanction: store closure, lawsuit or
             prosecution (CNY).
         contacts: Sparse adjacency matrix of the social network.
-        active: Sellers active this week.
+        active: Sellers active this week (either channel).
+        offplatform: Sellers active off the platform this week.
         detections: Listings of each seller taken down this week.
         events: Steps of each seller's case this week (bits of ``beliefs.STEP_BITS``).
     """
@@ -84,17 +87,26 @@ class CounterfeiterArrays(mesa.Agent):
         self.sentence1, self.sentence2 = (self._value_prior(name) for name in VALUES[:2])
         self.fine_multiple = self._value_prior("fine")
         self.perceived_takedown = np.full(n, p.platform.detection_rate, dtype=F32)
-        self.state = np.full(n, SellerState.DORMANT, dtype=np.int8)
-        self.has_store = np.ones(n, dtype=bool)
+        initial = start.initial
+        self.state = np.full(n, SellerState.ABSENT, dtype=np.int8)
+        self.state[:initial] = SellerState.DORMANT
+        self.has_store = np.zeros(n, dtype=bool)
+        self.has_store[:initial] = True
+        self.offplatform_ready = np.zeros(n, dtype=bool)
+        self.newcomer = np.zeros(n, dtype=bool)
+        self.newcomer[initial:] = True
         self.case_open = np.zeros(n, dtype=bool)
         self.weeks_left = np.zeros(n, dtype=np.int32)
         self.active = np.zeros(n, dtype=bool)
+        self.offplatform = np.zeros(n, dtype=bool)
         self.detections = np.zeros(n, dtype=np.int32)
         self.events = np.zeros(n, dtype=np.uint8)
         self._listings_f32 = self.listings.astype(F32)
-        self._params: Scenario | None = None
+        self._params: tuple[Scenario, float] | None = None
         self._perceived: dict[str, float] = {}
         self._active_index = np.zeros(0, dtype=np.intp)
+        self._platform_index = self._active_index
+        self._offplatform_index = self._active_index
 
     def _value_prior(self, name: str) -> np.ndarray:
         """Each seller's prior of a perceived value: sentences scaled by its own bias."""
@@ -102,36 +114,50 @@ class CounterfeiterArrays(mesa.Agent):
         return prior * self.sentence_bias if name != "fine" else prior
 
     def _refresh(self) -> None:
-        """Recompute the terms that depend only on parameters and fixed traits."""
+        """Recompute the terms that depend only on parameters, the price and fixed traits."""
         p = self.model.params
-        if p is self._params:
+        price = self.model.market.price
+        if self._params is not None and p is self._params[0] and price == self._params[1]:
             return
-        self._params = p
+        self._params = (p, price)
         econ, plat = p.economics, p.platform
-        self._margin = rules.weekly_margin(self.sales, econ.margin_share)
-        self._outside = self.outside_ratio * self._margin
+        # The outside option and the decision noise are set at the 2016 price (ODD 4.7).
+        base = rules.weekly_margin(self.sales, econ.margin_share)
+        self._margin = (
+            base
+            if price == 1.0
+            else rules.weekly_margin(self.sales, rules.margin_share_at(price, econ.margin_share))
+        )
+        self._sales_value = self.sales if price == 1.0 else self.sales * F32(price)
+        self._outside = self.outside_ratio * base
         self._net_margin = np.maximum(self._margin - self._outside, F32(0))
         self._closure_cost = rules.closure_cost(
             self._net_margin, plat.reentry_cost_cny, plat.reentry_delay_weeks
         )
-        self._noise = F32(econ.decision_noise) * self._margin
+        self._noise = F32(econ.decision_noise) * base
 
     # -- phase 1 ------------------------------------------------------------------------------
     def decide(self) -> None:
-        """Sellers free to choose decide whether to be active this week (ODD 4.2).
+        """Sellers free to choose decide whether to sell this week, and where (ODD 4.2, 4.6).
 
         The rule is evaluated in chunks of ``CHUNK`` sellers so that its intermediate arrays
         stay in the processor's cache: the same operations, element by element, as on whole
         arrays, several times faster on large populations. The perceptions the sellers at
-        liberty act on are summed for the week's record.
+        liberty act on are summed for the week's record. Sellers who sat out may then leave
+        for good (ODD 4.8).
         """
         self._refresh()
         p = self.model.params
         week = self.model.current_week
-        # One uniform draw per seller, free or not (common random numbers, ODD 7.2).
+        # One uniform draw per seller of the pool, free or not (common random numbers, ODD 7.2).
         u = week.rng("decisions").random(self.n)
         draw = np.empty(self.n, dtype=bool)
-        entry = F32(
+        channels = p.channels.offplatform_margin_ratio > 0
+        if channels:
+            u_channel = week.rng("channels").random(self.n)
+            off_draw = np.zeros(self.n, dtype=bool)
+            switching = F32(p.channels.switching_cost_cny / p.economics.planning_horizon_weeks)
+        entry_cost = F32(
             rules.entry_cost_per_week(
                 p.platform.reentry_cost_cny, p.economics.planning_horizon_weeks
             )
@@ -147,23 +173,37 @@ class CounterfeiterArrays(mesa.Agent):
                 self._margin[s],
                 self._net_margin[s],
                 self._closure_cost[s],
-                np.where(self.has_store[s], F32(0), entry),
+                np.where(self.has_store[s], F32(0), entry_cost),
                 self.perceived_takedown[s],
                 self._listings_f32[s],
                 self.cumulative_sales[s],
-                self.sales[s],
+                self._sales_value[s],
                 self.prison_year_cost[s],
                 [a[s] for a in self.alpha],
                 [b[s] for b in self.beta],
                 self.sentence1[s],
                 self.sentence2[s],
                 self.fine_multiple[s],
+                np.where(self.offplatform_ready[s], F32(0), switching) if channels else 0.0,
             )
-            probability = rules.p_active(choice.gain, self._outside[s], self._noise[s])
+            gain = choice.gain
+            if choice.gain_offplatform is not None:
+                gain = rules.inclusive_gain(gain, choice.gain_offplatform, self._noise[s])
+                np.less(
+                    u_channel[s],
+                    rules.p_offplatform(choice.gain, choice.gain_offplatform, self._noise[s]),
+                    out=off_draw[s],
+                )
+            probability = rules.p_active(gain, self._outside[s], self._noise[s])
             np.less(u[s], probability, out=draw[s])
             free = liberty[s]
-            for name in totals:
-                totals[name] += float(np.sum(getattr(choice, name)[free], dtype=np.float64))
+            risk, criminal = choice.acted_on()
+            for name, value in (
+                ("risk", risk),
+                ("criminal", criminal),
+                ("sentence", choice.sentence),
+            ):
+                totals[name] += float(np.sum(value[free], dtype=np.float64))
         at_liberty = max(int(liberty.sum()), 1)
         self._perceived = {name: total / at_liberty for name, total in totals.items()}
         state = self.state
@@ -171,33 +211,68 @@ class CounterfeiterArrays(mesa.Agent):
         np.logical_and(free, draw, out=self.active)
         state[free] = SellerState.DORMANT
         state[self.active] = SellerState.ACTIVE
-        self.has_store |= self.active
+        if channels:
+            np.logical_and(self.active, off_draw, out=self.offplatform)
+            self.offplatform_ready |= self.offplatform
+            on_platform = self.active & ~self.offplatform
+        else:
+            self.offplatform[:] = False
+            on_platform = self.active
+        self.has_store |= on_platform
         self.events[:] = 0
         self.detections[:] = 0
         self._active_index = np.flatnonzero(self.active)
+        self._platform_index = self._active_index if not channels else np.flatnonzero(on_platform)
+        self._offplatform_index = (
+            np.flatnonzero(self.offplatform) if channels else self._active_index[:0]
+        )
+        first = self._active_index[self.newcomer[self._active_index]]
+        self.newcomer[first] = False
+        week.tally("entrants", len(first))
+        idle = np.flatnonzero(free & ~self.active & ~self.case_open)
+        gone = entry.leaving(idle, p.population.exit_hazard, week.rng("exit"), self.n)
+        state[gone] = SellerState.ABSENT
+        week.tally("exits", len(gone))
+
+    def arrive(self, sellers: range) -> None:
+        """Potential sellers of the pool arrive: dormant, with no store (ODD 4.8)."""
+        self.state[sellers.start : sellers.stop] = SellerState.DORMANT
 
     # -- phase 2 ------------------------------------------------------------------------------
-    def earn(self) -> float:
-        """Active sellers earn and accumulate illegal sales.
+    def earn(self) -> tuple[float, float]:
+        """Active sellers earn and accumulate illegal sales, in both channels (ODD 4.6).
 
         Returns:
-            Counterfeit sales value of the week (CNY).
+            Counterfeit sales of the week on and off the platform (CNY).
         """
         index = self._active_index
-        week_sales = self.sales[index]
+        week_sales = self._sales_value[index]
+        off = self.offplatform[index] if len(self._offplatform_index) else None
+        if off is not None:
+            ratio = F32(self.model.params.channels.offplatform_margin_ratio)
+            week_sales = np.where(off, week_sales * ratio, week_sales)
         self.cumulative_sales[index] += week_sales
         threshold = self.model.params.platform.criminal_threshold_cny
         self._exposed = int(np.count_nonzero(self.cumulative_sales[index] >= threshold))
-        return float(week_sales.sum(dtype=np.float64))
+        if off is None:
+            return float(week_sales.sum(dtype=np.float64)), 0.0
+        return (
+            float(week_sales[~off].sum(dtype=np.float64)),
+            float(week_sales[off].sum(dtype=np.float64)),
+        )
 
     # -- the interface the platform and the enforcers use ------------------------------------
-    def active_indices(self) -> np.ndarray:
-        """Sellers active this week."""
-        return self._active_index
+    def platform_indices(self) -> np.ndarray:
+        """Sellers active on the platform this week."""
+        return self._platform_index
+
+    def offplatform_indices(self) -> np.ndarray:
+        """Sellers active off the platform this week."""
+        return self._offplatform_index
 
     def trading_indices(self) -> np.ndarray:
-        """Sellers active this week whose store was not closed this week."""
-        index = self._active_index
+        """Sellers active on the platform this week whose store was not closed this week."""
+        index = self._platform_index
         return index[self.state[index] == SellerState.ACTIVE]
 
     def values(self, field: str, sellers: np.ndarray) -> np.ndarray:
@@ -296,7 +371,7 @@ class CounterfeiterArrays(mesa.Agent):
             )
             rules.forget(self.beta[k], priors.beta[step][self.region], bel.memory, out=self.beta[k])
         self._learn_values(week, observers, observed)
-        index = self._active_index
+        index = self._platform_index
         listings = self._listings_f32[index]
         rate = self.detections[index].astype(F32) / listings
         self.perceived_takedown[index] = rules.update_takedown(
@@ -418,8 +493,9 @@ class CounterfeiterArrays(mesa.Agent):
     # -- phase 6 ------------------------------------------------------------------------------
     def advance_timers(self) -> None:
         """Suspensions and prison terms run down; released sellers become dormant."""
-        timed = np.flatnonzero(self.state >= SellerState.SUSPENDED)
-        timed = timed[self.state[timed] != SellerState.PROSECUTED]
+        timed = np.flatnonzero(
+            (self.state == SellerState.SUSPENDED) | (self.state == SellerState.JAILED)
+        )
         left = self.weeks_left[timed] - 1
         self.weeks_left[timed] = np.maximum(left, 0)
         self.state[timed[left <= 0]] = SellerState.DORMANT
@@ -428,6 +504,7 @@ class CounterfeiterArrays(mesa.Agent):
         """Counts by state, active and exposed sellers, and the perceptions acted on."""
         return {
             "active": len(self._active_index),
+            "offplatform": len(self._offplatform_index),
             "exposed": getattr(self, "_exposed", 0),
             "counts": np.bincount(self.state, minlength=len(SellerState)),
             "mean_perceived_risk": self._perceived.get("risk", 0.0),

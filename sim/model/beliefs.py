@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 F32 = np.float32
 
 # The steps of the chain, each a Beta belief; their index is the row of the engines' arrays.
-STEPS = ("referral", "pursuit", "conviction")
+# "police" (police leads finding a seller off the platform, per active week there) comes last
+# so that the rows of the platform's chain keep their places.
+STEPS = ("referral", "pursuit", "conviction", "police")
 # The perceived values: the custodial sentence of each tier (years) and the fine multiple.
 VALUES = ("sentence1", "sentence2", "fine")
 BELIEFS = (*STEPS, *VALUES)
@@ -40,6 +42,7 @@ STEP_BITS: dict[str, tuple[int, int]] = {
     "referral": (1, 2),
     "pursuit": (4, 8),
     "conviction": (16, 32),
+    "police": (64, 128),
 }
 
 # The scenario fields whose change an announcement reports, and the beliefs each one moves.
@@ -53,6 +56,7 @@ FIELD_BELIEFS: dict[str, tuple[str, ...]] = {
     "enforcement.tier2_min_sentence_years": ("sentence2",),
     "enforcement.suspended_share": ("sentence1", "sentence2"),
     "enforcement.fine_multiple": ("fine",),
+    "channels.offplatform_detection_rate": ("police",),
 }
 
 
@@ -79,6 +83,7 @@ def sanction_values(params: Scenario) -> dict[str, np.ndarray]:
         "referral": np.full(regions, plat.referral_rate),
         "pursuit": enf.prosecution_rate * np.asarray(enf.regional_leniency, dtype=float),
         "conviction": np.full(regions, enf.conviction_rate),
+        "police": np.full(regions, params.channels.offplatform_detection_rate),
         "sentence1": np.full(regions, custodial * tiers[0]),
         "sentence2": np.full(regions, custodial * tiers[1]),
         "fine": np.full(regions, enf.fine_multiple),
@@ -186,12 +191,29 @@ class Choice:
         risk: Perceived weekly chance of pursuit if active, ``h e rho pi``.
         criminal: Expected weekly criminal cost ``C`` (CNY).
         sentence: Perceived prison term of a conviction in the seller's tier (years).
+        gain_offplatform: Expected weekly gain off the platform ``Go`` (CNY), or None when
+            there is no off-platform channel (ODD 4.6).
+        risk_offplatform: Perceived weekly chance of pursuit if active off the platform.
+        criminal_offplatform: Expected weekly criminal cost off the platform (CNY).
     """
 
     gain: np.ndarray
     risk: np.ndarray
     criminal: np.ndarray
     sentence: np.ndarray
+    gain_offplatform: np.ndarray | None = None
+    risk_offplatform: np.ndarray | None = None
+    criminal_offplatform: np.ndarray | None = None
+
+    def acted_on(self) -> tuple[np.ndarray, np.ndarray]:
+        """The perceived risk and criminal cost of the channel with the larger gain."""
+        if self.gain_offplatform is None:
+            return self.risk, self.criminal
+        off = self.gain_offplatform > self.gain
+        return (
+            np.where(off, self.risk_offplatform, self.risk),
+            np.where(off, self.criminal_offplatform, self.criminal),
+        )
 
 
 def perceive(
@@ -212,6 +234,7 @@ def perceive(
     sentence1: np.ndarray,
     sentence2: np.ndarray,
     fine_multiple: np.ndarray,
+    switching_cost: np.ndarray | float = 0.0,
 ) -> Choice:
     """The expected weekly gain along the platform and the sanction chain (ODD 4.2).
 
@@ -236,6 +259,8 @@ def perceive(
         sentence1: Perceived prison term of a tier-1 conviction (years).
         sentence2: Perceived prison term of a tier-2 conviction (years).
         fine_multiple: Perceived fine multiple.
+        switching_cost: Weekly share of the cost of setting up the off-platform channel (0
+            once set up); used only when the channel exists.
 
     Returns:
         The gain and the perceptions behind it.
@@ -254,7 +279,7 @@ def perceive(
     )
     chances = [
         with_announcements(rules.belief_mean(alpha[k], beta[k]), region, pulls.get(step, []))
-        for k, step in enumerate(STEPS)
+        for k, step in enumerate(STEPS[:3])  # the platform's chain
     ]
     tier2 = cumulative_sales + sales * horizon >= enf.huge_amount_cny
     sentence = np.where(
@@ -280,4 +305,38 @@ def perceive(
     )
     risk = hazard * exposed * chances[0] * chances[1]
     gain = rules.expected_gain(margin, platform, criminal)
-    return Choice(gain, risk, criminal, sentence)
+    choice = Choice(gain, risk, criminal, sentence)
+    ratio = params.channels.offplatform_margin_ratio
+    if ratio > 0:
+        # Off the platform (ODD 4.6): a share of the sales and margin, no takedowns, police
+        # leads in place of the platform's closures and referrals, the same courts.
+        sales_off = sales * F32(ratio)
+        exposed_off = rules.exposure(
+            cumulative_sales,
+            sales_off,
+            horizon,
+            plat.criminal_threshold_cny,
+            bel.threshold_awareness,
+        )
+        police = with_announcements(
+            rules.belief_mean(alpha[3], beta[3]), region, pulls.get("police", [])
+        )
+        criminal_off = rules.criminal_cost(
+            police,
+            exposed_off,
+            F32(1),
+            chances[1],
+            chances[2],
+            proceedings,
+            (cumulative_sales + sales_off) * multiple,
+            prison_year_cost,
+            sentence,
+            econ.weekly_discount,
+            enf.processing_weeks,
+        )
+        choice.gain_offplatform = rules.expected_gain(
+            margin * F32(ratio), switching_cost, criminal_off
+        )
+        choice.risk_offplatform = police * exposed_off * chances[1]
+        choice.criminal_offplatform = criminal_off
+    return choice

@@ -21,6 +21,29 @@ PURSUIT_NO, PURSUIT_YES = STEP_BITS["pursuit"]
 CONVICTION_NO, CONVICTION_YES = STEP_BITS["conviction"]
 
 
+def hand_over(model: DeterrenceModel, sellers: np.ndarray) -> None:
+    """Hand new cases to the enforcer of each seller's region (ODD 4.5).
+
+    The draw that decides each case's pursuit is taken here, at intake, from the
+    ``prosecution`` stream, so it does not depend on when the case is reviewed. The platform's
+    referrals come first in a week, then the cases of police leads (ODD 4.6).
+
+    Args:
+        model: The model.
+        sellers: The sellers, in increasing order.
+    """
+    if len(sellers) == 0:
+        return
+    pop = model.population
+    draws = model.current_week.rng("prosecution").random(len(sellers))
+    regions = pop.values("region", sellers)
+    sales = pop.values("cumulative_sales", sellers)
+    for enforcer in model.enforcers:
+        mine = regions == enforcer.region
+        if mine.any():
+            enforcer.take_in(sellers[mine], draws[mine], sales[mine])
+
+
 class Enforcer(mesa.Agent):
     """Law enforcement of one region: a case queue with limited weekly capacity (ODD 4.5).
 

@@ -43,7 +43,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("suspended", "stock", "sellers", "Sellers waiting to re-enter after a closure"),
     Metric("fines_cny", "flow", "CNY", "Fines imposed on conviction"),
     Metric("lawsuits", "flow", "cases", "Publicised civil lawsuits filed by the platform"),
-    Metric("counterfeit_sales_cny", "flow", "CNY", "Counterfeit sales of active sellers"),
+    Metric(
+        "counterfeit_sales_cny", "flow", "CNY", "Counterfeit sales of active sellers, all channels"
+    ),
     Metric(
         "mean_perceived_risk",
         "stock",
@@ -70,6 +72,46 @@ METRICS: tuple[Metric, ...] = (
         "stock",
         "sellers",
         "Active sellers whose sales since their last sanction reach the criminal threshold",
+    ),
+    Metric("entrants", "flow", "sellers", "Newcomers selling counterfeits for the first time"),
+    Metric("exits", "flow", "sellers", "Idle sellers who left the market for good"),
+    Metric(
+        "offplatform_sellers",
+        "stock",
+        "sellers",
+        "Active sellers selling off the platform this week (social commerce, offline)",
+    ),
+    Metric("platform_sales_cny", "flow", "CNY", "Counterfeit sales on the platform"),
+    Metric("offplatform_sales_cny", "flow", "CNY", "Counterfeit sales off the platform"),
+    Metric(
+        "offplatform_cases",
+        "flow",
+        "cases",
+        "Off-platform sellers at the threshold found by police leads and handed to enforcers",
+    ),
+    Metric(
+        "price_index",
+        "stock",
+        "multiple of the 2016 price",
+        "Price index of counterfeits this week (1: the 2016 price)",
+    ),
+    Metric(
+        "legit_listings_removed",
+        "flow",
+        "listings",
+        "Listings of legitimate stores wrongly taken down (false positives)",
+    ),
+    Metric(
+        "legit_stores_closed",
+        "flow",
+        "stores",
+        "Legitimate stores closed after wrongful strikes reached the limit",
+    ),
+    Metric(
+        "legit_sales_lost_cny",
+        "flow",
+        "CNY",
+        "Sales legitimate stores lost to wrongful takedowns and closures",
     ),
 )
 

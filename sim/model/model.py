@@ -8,10 +8,13 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim.model import beliefs
+from sim.model import beliefs, entry
 from sim.model.agents import CounterfeiterAgents, SellerState
 from sim.model.arrays import CounterfeiterArrays
+from sim.model.channels import PoliceLeads
 from sim.model.enforcer import Enforcer
+from sim.model.honest import LegitimateStores
+from sim.model.market import Market
 from sim.model.metrics import METRIC_NAMES
 from sim.model.platform import Platform
 from sim.model.population import Population
@@ -40,7 +43,10 @@ class DeterrenceModel(mesa.Model):
         engine: The engine's name.
         population: The counterfeiters (``sim.model.population.Population``).
         platform: The platform agent.
+        police: Police leads, who find sellers off the platform (ODD 4.6).
         enforcers: One enforcer per region.
+        market: The price index of counterfeits (ODD 4.7).
+        legitimate: The platform's legitimate stores (ODD 4.9).
         week: Index of the week being (or next to be) simulated.
         current_week: The week being simulated (``sim.model.week.Week``): its random streams,
             its tallies, publicity, verdicts and announcements, the only way the agents reach
@@ -67,9 +73,12 @@ class DeterrenceModel(mesa.Model):
         self._reverts: dict[int, list[dict[str, Any]]] = {}
         self.priors = beliefs.priors(scenario, reference_regime(scenario))
         self.announcements: list[beliefs.Announcement] = []
+        self.market = Market(scenario)
         self.population: Population = population_class(self)
         self.platform = Platform(self)
+        self.police = PoliceLeads(self)
         self.enforcers = [Enforcer(self, region) for region in range(scenario.regions)]
+        self.legitimate = LegitimateStores(self)
         self.records = np.zeros((scenario.weeks, len(METRIC_NAMES)))
 
     # -- the week -------------------------------------------------------------------------------
@@ -77,13 +86,16 @@ class DeterrenceModel(mesa.Model):
         """Simulate one week, in the order of ODD section 3.4."""
         self._start_week()
         self.population.decide()
-        self.current_week.tally("counterfeit_sales_cny", self.population.earn())
+        self._trade()
         self.platform.step()
+        self.police.step()
         for enforcer in self.enforcers:
             enforcer.step()
+        self.legitimate.step()
         self.population.update_beliefs(self.current_week)
         self.population.advance_timers()
         self._record()
+        self.market.clear(self._supply, self.params)
         self.week += 1
 
     def run(self) -> pd.DataFrame:
@@ -109,8 +121,21 @@ class DeterrenceModel(mesa.Model):
         """
         mesa.Agent._ids.pop(self, None)
 
+    def _trade(self) -> None:
+        """Phase 2: active sellers earn; the week's sales by channel and supply (ODD 4.6, 4.7)."""
+        on, off = self.population.earn()
+        week = self.current_week
+        week.tally("platform_sales_cny", on)
+        week.tally("offplatform_sales_cny", off)
+        week.tally("counterfeit_sales_cny", on + off)
+        self._price = self.market.price
+        self._supply = (on + off) / self._price
+
     def _start_week(self) -> None:
         self.current_week = Week(self.week, self.streams, self.scenario.regions)
+        arriving = entry.arriving(self.scenario, self.week)
+        if len(arriving):
+            self.population.arrive(arriving)
         for index, change in enumerate(self.scenario.schedule):
             if change.until_week == self.week and index in self._reverts:
                 self.params = apply_changes(self.params, self._reverts.pop(index))
@@ -149,6 +174,8 @@ class DeterrenceModel(mesa.Model):
         values["mean_perceived_risk"] = census["mean_perceived_risk"]
         values["mean_perceived_sanction_cny"] = census["mean_perceived_sanction"]
         values["exposed_sellers"] = census["exposed"]
+        values["offplatform_sellers"] = census["offplatform"]
+        values["price_index"] = self._price
         values["true_risk"] = values["cases_pursued"] / active if active else 0.0
         values["mean_perceived_sentence_years"] = census["mean_perceived_sentence"]
         values["case_backlog"] = sum(e.backlog for e in self.enforcers)

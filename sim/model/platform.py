@@ -7,6 +7,7 @@ import numpy as np
 
 from sim.model import rules
 from sim.model.beliefs import STEP_BITS
+from sim.model.enforcer import hand_over
 
 
 class Platform(mesa.Agent):
@@ -17,7 +18,7 @@ class Platform(mesa.Agent):
         model, week = self.model, self.model.current_week
         pop, plat = model.population, model.params.platform
         rng = week.rng("detection")
-        active = pop.active_indices()
+        active = pop.platform_indices()
         listings = pop.values("listings", active)
         detections = rng.binomial(listings, plat.detection_rate)
         strikes = rng.binomial(detections, plat.strike_per_takedown)
@@ -44,25 +45,12 @@ class Platform(mesa.Agent):
         week.tally("referrals", len(referred))
 
     def refer(self, sellers: np.ndarray) -> None:
-        """Hand referred cases to the enforcer of each seller's region.
-
-        The draw that decides each case's pursuit is taken here, at referral, from the
-        ``prosecution`` stream (ODD 4.5), so it does not depend on when the case is reviewed.
+        """Hand referred cases to the enforcer of each seller's region (``enforcer.hand_over``).
 
         Args:
             sellers: Referred sellers, in increasing order.
         """
-        if len(sellers) == 0:
-            return
-        model = self.model
-        pop = model.population
-        draws = model.current_week.rng("prosecution").random(len(sellers))
-        regions = pop.values("region", sellers)
-        sales = pop.values("cumulative_sales", sellers)
-        for enforcer in model.enforcers:
-            mine = regions == enforcer.region
-            if mine.any():
-                enforcer.take_in(sellers[mine], draws[mine], sales[mine])
+        hand_over(self.model, sellers)
 
     def _file_lawsuits(self, candidates: np.ndarray) -> int:
         """Sue large active sellers, chosen with probability proportional to their sales.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from scipy import sparse
 
+from sim.model import entry
 from sim.model.network import small_world
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ class InitialPopulation:
     """The sellers at week 0, one array element per seller (identical for both engines).
 
     Floating-point traits are float32: the engines compute the decision rule in single
-    precision (ODD 7.1).
+    precision (ODD 7.1). The first ``initial`` sellers are present at week 0; the rest of the
+    pool arrives during the run (ODD 4.8).
     """
 
     region: np.ndarray
@@ -45,17 +47,23 @@ class InitialPopulation:
     strikes: np.ndarray
     cumulative_sales: np.ndarray
     contacts: sparse.csr_array
+    initial: int
 
 
 def draw_population(scenario: Scenario, streams: Streams) -> InitialPopulation:
-    """Draw the initial sellers from the ``population`` and ``network`` streams (ODD 5).
+    """Draw the pool of sellers: the initial ones and every newcomer of the run (ODD 5, 4.8).
+
+    The initial sellers come from the ``population`` and ``network`` streams, the newcomers
+    from the ``entry`` stream, so the initial sellers do not depend on entry. The pool's
+    first ``initial`` sellers are present at week 0, the others arrive later
+    (``sim.model.entry``).
 
     Args:
         scenario: The scenario.
         streams: The replication's streams.
 
     Returns:
-        The sellers' traits and initial state.
+        The sellers' traits and initial state, one element per seller of the pool.
     """
     p = scenario
     n = p.population.sellers
@@ -64,6 +72,50 @@ def draw_population(scenario: Scenario, streams: Streams) -> InitialPopulation:
     counts = np.floor(shares / shares.sum() * n).astype(np.int64)
     counts[: n - counts.sum()] += 1
     region = np.repeat(np.arange(len(shares), dtype=np.int16), counts)
+    traits = draw_traits(p, rng, n)
+    # Stores of different ages at the start, so closures do not come as one cohort.
+    strikes = rng.integers(0, p.platform.strike_limit, n).astype(np.int32)
+    cumulative_sales = (traits["sales"] * rng.uniform(0, INITIAL_STORE_AGE_WEEKS, n)).astype(
+        np.float32
+    )
+    contacts = small_world(
+        region,
+        p.population.network_degree,
+        p.population.network_rewiring,
+        streams.get("network"),
+    )
+    newcomers = entry.pool_size(p) - n
+    if newcomers:
+        rng = streams.get("entry")
+        new_region = entry.entrant_regions(p, rng, newcomers)
+        new_traits = draw_traits(p, rng, newcomers)
+        links = entry.entrant_contacts(new_region, region, p.population.network_degree, rng)
+        contacts = entry.with_entrants(contacts, *links)
+        region = np.r_[region, new_region]
+        traits = {name: np.r_[traits[name], new_traits[name]] for name in traits}
+        strikes = np.r_[strikes, np.zeros(newcomers, dtype=np.int32)]
+        cumulative_sales = np.r_[cumulative_sales, np.zeros(newcomers, dtype=np.float32)]
+    return InitialPopulation(
+        region=region,
+        strikes=strikes,
+        cumulative_sales=cumulative_sales,
+        contacts=contacts,
+        initial=n,
+        **traits,
+    )
+
+
+def draw_traits(p: Scenario, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Draw ``n`` sellers' fixed traits, in a fixed order of draws (ODD 5).
+
+    Args:
+        p: The scenario.
+        rng: Generator of the ``population`` (initial sellers) or ``entry`` stream.
+        n: Number of sellers.
+
+    Returns:
+        Per trait, a float32 array (listings int32).
+    """
     f32 = np.float32
     sales_z = rng.standard_normal(n)
     sales = (p.economics.sales_median_cny * np.exp(p.economics.sales_sigma * sales_z)).astype(f32)
@@ -86,26 +138,13 @@ def draw_population(scenario: Scenario, streams: Streams) -> InitialPopulation:
     # Each seller's perceived sentences are its own multiple of the expected ones (mean 1).
     sigma = p.beliefs.sentence_perception_sigma
     sentence_bias = np.exp(sigma * rng.standard_normal(n) - sigma * sigma / 2).astype(f32)
-    # Stores of different ages at the start, so closures do not come as one cohort.
-    strikes = rng.integers(0, p.platform.strike_limit, n).astype(np.int32)
-    cumulative_sales = (sales * rng.uniform(0, INITIAL_STORE_AGE_WEEKS, n)).astype(f32)
-    contacts = small_world(
-        region,
-        p.population.network_degree,
-        p.population.network_rewiring,
-        streams.get("network"),
-    )
-    return InitialPopulation(
-        region,
-        sales,
-        listings,
-        outside_ratio,
-        prison_year_cost,
-        sentence_bias,
-        strikes,
-        cumulative_sales,
-        contacts,
-    )
+    return {
+        "sales": sales,
+        "listings": listings,
+        "outside_ratio": outside_ratio,
+        "prison_year_cost": prison_year_cost,
+        "sentence_bias": sentence_bias,
+    }
 
 
 class Population(Protocol):
@@ -121,14 +160,20 @@ class Population(Protocol):
     def decide(self) -> None:
         """Phase 1: sellers free to choose decide whether to be active this week."""
 
-    def earn(self) -> float:
-        """Phase 2: active sellers earn; returns the week's counterfeit sales (CNY)."""
+    def earn(self) -> tuple[float, float]:
+        """Phase 2: active sellers earn; returns the week's sales on and off the platform."""
 
-    def active_indices(self) -> np.ndarray:
-        """Sellers active this week."""
+    def platform_indices(self) -> np.ndarray:
+        """Sellers active on the platform this week."""
+
+    def offplatform_indices(self) -> np.ndarray:
+        """Sellers active off the platform this week (ODD 4.6)."""
 
     def trading_indices(self) -> np.ndarray:
-        """Sellers active this week whose store is still open (not closed this week)."""
+        """Sellers active on the platform this week whose store is still open."""
+
+    def arrive(self, sellers: range) -> None:
+        """Potential sellers of the pool arrive at the start of the week (ODD 4.8)."""
 
     def values(self, field: str, sellers: np.ndarray) -> np.ndarray:
         """The attribute ``field`` of ``sellers``, as an array."""

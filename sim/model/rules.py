@@ -9,11 +9,13 @@ The functions keep the precision they are given (float32 in, float32 out; ODD 7.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 WEEKS_PER_YEAR = 52
+MIN_PRICE_INDEX = 0.01  # the price index never falls below 1% of the 2016 price (ODD 4.7)
 
 FloatArray = NDArray[np.floating]
 
@@ -389,3 +391,106 @@ def entry_cost_per_week(reentry_cost: float, planning_horizon_weeks: float) -> f
         CNY per week.
     """
     return reentry_cost / planning_horizon_weeks
+
+
+# -- the open model: channels, market, entry, honest sellers (ODD 4.6 to 4.9) ----------------
+
+
+def inclusive_gain(gain: ArrayLike, gain_offplatform: ArrayLike, noise: ArrayLike) -> FloatArray:
+    """The gain of the best channel, ``G* = tau ln(e^(Gp/tau) + e^(Go/tau))`` (ODD 4.6).
+
+    The log-sum of a logit choice between the platform and the off-platform channel, computed
+    as ``max + tau ln(1 + e^(-|Gp - Go| / tau))``; with ``tau = 0`` it is the larger gain, and
+    with no off-platform channel (``Go = -inf``) it is exactly ``Gp``.
+
+    Args:
+        gain: Expected weekly gain on the platform ``Gp`` (CNY).
+        gain_offplatform: Expected weekly gain off the platform ``Go`` (CNY).
+        noise: Decision noise ``tau`` (CNY, >= 0).
+
+    Returns:
+        ``G*`` (CNY).
+    """
+    best = np.maximum(gain, gain_offplatform)
+    gap = np.abs(gain - gain_offplatform)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        spread = np.where(noise > 0, noise * np.log1p(np.exp(-gap / noise)), 0.0)
+    spread = np.where(np.isfinite(gap), spread, 0.0)
+    return (best + spread).astype(np.result_type(gain, np.float32))
+
+
+def p_offplatform(gain: ArrayLike, gain_offplatform: ArrayLike, noise: ArrayLike) -> FloatArray:
+    """Chance that an active seller sells off the platform, ``sigmoid((Go - Gp) / tau)`` (ODD 4.6).
+
+    Args:
+        gain: Expected weekly gain on the platform ``Gp`` (CNY).
+        gain_offplatform: Expected weekly gain off the platform ``Go`` (CNY).
+        noise: Decision noise ``tau`` (CNY, >= 0; 0 chooses the larger gain).
+
+    Returns:
+        Probability in [0, 1].
+    """
+    return p_active(gain_offplatform, gain, noise)
+
+
+def margin_share_at(price_index: float, margin_share: float) -> float:
+    """Margin as a share of a seller's sales at the 2016 price, at price index ``P`` (ODD 4.7).
+
+    Unit costs stay at the 2016 level, so the margin per unit rises one for one with the
+    price: ``P - 1 + margin_share``; exactly ``margin_share`` at ``P = 1``.
+    """
+    return price_index - 1.0 + margin_share
+
+
+def clearing_price(
+    supply: float, reference_supply: float, elasticity: float, max_price: float
+) -> float:
+    """The price index at which demand takes the week's supply, ``(Q / Q0)^(-1/eps)`` (ODD 4.7).
+
+    Capped at ``max_price`` (beyond it buyers turn to genuine goods) and floored at
+    ``MIN_PRICE_INDEX``; with no supply it is the cap, and with infinite elasticity it is 1.
+
+    Args:
+        supply: Counterfeits sold this week, at 2016 prices (CNY).
+        reference_supply: What demand takes at price 1 (CNY per week).
+        elasticity: Price elasticity of demand ``eps`` (> 0, may be infinite).
+        max_price: Highest price index.
+
+    Returns:
+        The market-clearing price index.
+    """
+    if math.isinf(elasticity):
+        return 1.0
+    if supply <= 0:
+        return max_price
+    # On the log scale, so that extreme ratios and elasticities cannot overflow.
+    log_price = (math.log(reference_supply) - math.log(supply)) / elasticity
+    if log_price >= math.log(max_price):
+        return max_price
+    return max(math.exp(log_price), MIN_PRICE_INDEX)
+
+
+def adjust_price(price: float, target: float, adjustment: float) -> float:
+    """Partial adjustment of the log price: ``ln P' = ln P + lambda (ln P* - ln P)`` (ODD 4.7)."""
+    if adjustment <= 0 or price == target:
+        return price
+    return math.exp(math.log(price) + adjustment * (math.log(target) - math.log(price)))
+
+
+def arrivals_by(week: int, entrants_per_year: float) -> int:
+    """Potential sellers arrived before ``week``: ``floor(E t / 52)`` (ODD 4.8)."""
+    return math.floor(entrants_per_year * week / WEEKS_PER_YEAR + 1e-9)
+
+
+def false_positive_rate(detection_rate: float, discriminability: float) -> float:
+    """Weekly chance that a genuine listing is taken down, on a binormal ROC curve (ODD 4.9).
+
+    ``FPR = Phi(Phi^-1(TPR) - d')`` with the detection rate as the true-positive rate: raising
+    detection raises the false positives, the more so the smaller ``d'``. 0 with no detection.
+    """
+    if detection_rate <= 0:
+        return 0.0
+    if detection_rate >= 1:
+        return 1.0
+    normal = NormalDist()
+    return normal.cdf(normal.inv_cdf(detection_rate) - discriminability)

@@ -26,6 +26,11 @@ MECHANISMS = (
     "sentencing",
     "publicity",
     "suspension",
+    "entry",
+    "exit",
+    "channels",
+    "police",
+    "honest",
 )
 
 

@@ -17,7 +17,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 
 from sim._version import __version__
 from sim.experiments.compare import Comparison
-from sim.reporting.findings import KEY_METRICS, finding, provenance
+from sim.reporting.findings import KEY_METRICS, displacement, finding, honest_harm, provenance
 from sim.reporting.format import short_number as _fmt
 from sim.reporting.plots import plot_beliefs, plot_change, plot_funnel, plot_timeseries
 from sim.scenario import all_fields, field_value
@@ -157,6 +157,7 @@ def write_brief(comparison: Comparison, path: Path) -> Path:
         findings.append(f"**{scenario} against {comparison.baseline}**")
         for metric in KEY_METRICS:
             findings += [finding(row) for _, row in rows[rows.metric == metric].iterrows()]
+        findings += [line for line in (displacement(rows), honest_harm(rows)) if line]
     first = comparison.results[0]
     intro = (
         f"What the simulated policies change against {comparison.baseline}: each scenario was "
@@ -167,7 +168,8 @@ def write_brief(comparison: Comparison, path: Path) -> Path:
         "are 95% confidence intervals of the mean change."
     )
     assumptions = [
-        "Model: counterfeit sellers choose each week between selling and an outside option, "
+        "Model: counterfeit sellers choose each week between selling on the platform, selling "
+        "off it, and an outside option, "
         "weighing the margin against platform takedowns, store closures and the perceived risk "
         "and cost of criminal sanction (fine, discounted prison time, stigma). Perceived risk "
         "is learnt from own experience, contacts and publicity; enforcers have limited weekly "
@@ -175,12 +177,12 @@ def write_brief(comparison: Comparison, path: Path) -> Path:
         "Read the numbers as comparisons between scenarios on common random numbers, not as "
         "forecasts: the 2016 baseline's enforcement rates are fitted to the 2016 figures "
         "(deter-sim calibrate), and behavioural parameters are assumptions.",
-        "Validation (docs/VALIDATION.md of deter-sim): the model responds less than the "
-        "literature to small changes in prosecution and conviction rates, far more to platform "
-        "detection, and about as the literature says to sentence length. A regime like strict "
-        "matches the first-year fall reported for drunk driving (-40%, an upper bound) but "
-        "goes far beyond any evidence afterwards: the model has no displacement to other "
-        "platforms or offline, so large falls are upper limits.",
+        "Where deterred sellers go: newcomers arrive and idle sellers leave; sellers can move "
+        "to one aggregated off-platform channel (social commerce, offline) with lower reach and "
+        "its own police risk; the price of counterfeits rises when supply falls, which draws "
+        "sellers back; and the platform's detection wrongly takes down honest listings. The "
+        "strength of each (displacement, demand elasticity, entry) is an assumption that no "
+        "2016 figure pins: read large falls with that in mind (docs/VALIDATION.md).",
         "Parameters that differ between the scenarios:",
         *[f"  {line}" for line in differing_parameters(comparison)],
         "Provenance: deter-sim "
@@ -203,6 +205,13 @@ def write_brief(comparison: Comparison, path: Path) -> Path:
                 pdf,
                 lambda ax: plot_timeseries(
                     comparison.timeseries, "active_sellers", comparison.burn_in_weeks, ax=ax
+                ),
+                footer,
+            )
+            _chart_page(
+                pdf,
+                lambda ax: plot_timeseries(
+                    comparison.timeseries, "offplatform_sellers", comparison.burn_in_weeks, ax=ax
                 ),
                 footer,
             )

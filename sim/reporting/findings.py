@@ -8,7 +8,16 @@ from sim._version import __version__
 from sim.experiments.compare import Comparison
 from sim.model.metrics import FLOWS
 
-KEY_METRICS = ("active_sellers", "counterfeit_sales_cny", "convictions", "enforcement_cost_cny")
+KEY_METRICS = (
+    "active_sellers",
+    "counterfeit_sales_cny",
+    "platform_sales_cny",
+    "offplatform_sales_cny",
+    "price_index",
+    "convictions",
+    "enforcement_cost_cny",
+    "legit_sales_lost_cny",
+)
 
 
 NOUNS = {
@@ -20,6 +29,15 @@ NOUNS = {
     "stores_closed": ("Store closures", True),
     "listings_removed": ("Listings removed", True),
     "enforcement_cost_cny": ("Enforcement cost", False),
+    "platform_sales_cny": ("Counterfeit sales on the platform", True),
+    "offplatform_sales_cny": ("Counterfeit sales off the platform", True),
+    "offplatform_sellers": ("Sellers off the platform", True),
+    "price_index": ("The price of counterfeits", False),
+    "entrants": ("Newcomers", True),
+    "exits": ("Sellers leaving for good", True),
+    "legit_listings_removed": ("Honest listings wrongly taken down", True),
+    "legit_stores_closed": ("Honest stores wrongly closed", True),
+    "legit_sales_lost_cny": ("Sales honest sellers lose to false positives", True),
 }
 
 
@@ -65,6 +83,56 @@ def finding(row: pd.Series) -> str:
     return (
         f"{noun} {verb} by {pct:+.0f}% (95% CI {low:+.0f} to {high:+.0f}%) {against}: not "
         "distinguishable from no change."
+    )
+
+
+def displacement(rows: pd.DataFrame) -> str | None:
+    """Where the counterfeit sales that left the platform went, from one scenario's rows.
+
+    E.g. "Of the 120 million CNY of counterfeit sales a year that left the platform under
+    strict, 35% moved off it (social commerce, offline); the rest went away."
+
+    Args:
+        rows: The comparison rows of one scenario against the baseline (one per metric).
+
+    Returns:
+        The sentence, or None when platform sales did not fall.
+    """
+    by_metric = rows.set_index("metric")
+    if not {"platform_sales_cny", "offplatform_sales_cny"} <= set(by_metric.index):
+        return None
+    on, off = by_metric.loc["platform_sales_cny"], by_metric.loc["offplatform_sales_cny"]
+    left = on.baseline_mean - on["mean"]
+    if not left > 0:
+        return None
+    moved = off["mean"] - off.baseline_mean
+    share = max(moved, 0.0) / left
+    scenario = on.scenario
+    sentence = (
+        f"Of the {spoken_number(left)} CNY of counterfeit sales a year that left the platform "
+        f"under {scenario}, {100 * share:.0f}% moved off it (social commerce, offline)"
+    )
+    if "price_index" in by_metric.index:
+        price = by_metric.loc["price_index"]
+        sentence += (
+            f"; the price of counterfeits went from {price.baseline_mean:.2f} to "
+            f"{price['mean']:.2f} times the 2016 price"
+        )
+    return sentence + "."
+
+
+def honest_harm(rows: pd.DataFrame) -> str | None:
+    """What false positives cost honest sellers under one scenario, against the baseline."""
+    by_metric = rows.set_index("metric")
+    if "legit_sales_lost_cny" not in by_metric.index:
+        return None
+    lost = by_metric.loc["legit_sales_lost_cny"]
+    if lost["mean"] == 0 and lost.baseline_mean == 0:
+        return None
+    return (
+        f"Honest sellers lose {spoken_number(lost['mean'])} CNY of sales a year to wrongful "
+        f"takedowns and closures under {lost.scenario}, against "
+        f"{spoken_number(lost.baseline_mean)} under {lost.baseline}."
     )
 
 

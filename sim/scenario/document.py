@@ -18,8 +18,10 @@ from sim.scenario.schema import (
     SCHEDULABLE_SECTIONS,
     SECTIONS,
     BeliefsParams,
+    ChannelsParams,
     EconomicsParams,
     EnforcementParams,
+    MarketParams,
     PlatformParams,
     PopulationParams,
     Section,
@@ -109,6 +111,8 @@ class Scenario(Section):
     platform: PlatformParams = Field(default_factory=PlatformParams)
     enforcement: EnforcementParams = Field(default_factory=EnforcementParams)
     beliefs: BeliefsParams = Field(default_factory=BeliefsParams)
+    channels: ChannelsParams = Field(default_factory=ChannelsParams)
+    market: MarketParams = Field(default_factory=MarketParams)
     schedule: list[PolicyChange] = param(
         [], "list", "scenario", "Timed policy changes", max_length=1000
     )

@@ -47,7 +47,7 @@ class PopulationParams(Section):
     """Who the potential counterfeit sellers are (fixed for a run)."""
 
     sellers: int = param(
-        218_420,
+        250_300,
         "sellers",
         "calibrated (deter-sim calibrate) to the 2016 targets, mainly the closures",
         "Potential counterfeit sellers on the platform",
@@ -94,6 +94,23 @@ class PopulationParams(Section):
         "probability",
         "assumption (Watts & Strogatz 1998)",
         "Probability that a ring-lattice contact is replaced by a random seller of the region",
+        ge=0,
+        le=1,
+    )
+    entry_rate: float = param(
+        0.08,
+        "entrants per year, as a share of the initial sellers",
+        "assumption (no count of new counterfeit sellers found; about balances the exits of "
+        "idle sellers at the 2016 baseline)",
+        "Potential sellers who arrive each year, drawn like the initial ones (0: no entry)",
+        ge=0,
+        le=10,
+    )
+    exit_hazard: float = param(
+        0.005,
+        "probability per idle week",
+        "assumption (an idle seller leaves after about four years on average)",
+        "Chance that a seller who is not selling this week leaves for good (0: nobody leaves)",
         ge=0,
         le=1,
     )
@@ -184,7 +201,7 @@ class PlatformParams(Section):
         le=1,
     )
     strike_per_takedown: float = param(
-        0.005805,
+        0.005997,
         "probability",
         "calibrated (deter-sim calibrate) to the 2016 targets: listings removed and closures",
         "Probability that a takedown counts as a strike against the store",
@@ -232,7 +249,7 @@ class PlatformParams(Section):
         le=1e10,
     )
     referral_rate: float = param(
-        0.4969,
+        0.3683,
         "probability",
         "calibrated (deter-sim calibrate) to the 4,500 eligible cases referred in 2016",
         "Probability that the platform refers an eligible closed store to law enforcement",
@@ -247,13 +264,55 @@ class PlatformParams(Section):
         ge=0,
         le=10_000,
     )
+    legitimate_stores: int = param(
+        9_000_000,
+        "stores",
+        "assumption (of the order of Taobao's millions of merchants)",
+        "Legitimate stores exposed to the platform's detection (0: no false positives)",
+        ge=0,
+        le=1_000_000_000,
+    )
+    legit_listings_per_store: int = param(
+        100,
+        "listings per store",
+        "assumption",
+        "Listings of a legitimate store, each open to a wrongful takedown",
+        ge=1,
+        le=1_000_000,
+    )
+    legit_sales_per_listing_cny: float = param(
+        40.0,
+        "CNY per listing per week",
+        "assumption (order of the platform's yearly sales over its listings)",
+        "Weekly sales of one legitimate listing, lost for a week when it is wrongly taken down",
+        ge=0,
+        le=1e7,
+    )
+    detection_discriminability: float = param(
+        3.0,
+        "d' (standard deviations)",
+        "assumption (a binormal ROC curve; d' = 3 is a good classifier)",
+        "How well detection tells counterfeit from genuine listings: the false-positive rate "
+        "is Phi(Phi^-1(detection_rate) - d')",
+        ge=0,
+        le=10,
+    )
+    appeal_success: float = param(
+        0.5,
+        "share of wrongful strikes",
+        "assumption",
+        "Share of the strikes from wrongful takedowns that a legitimate store has reversed "
+        "on appeal",
+        ge=0,
+        le=1,
+    )
 
 
 class EnforcementParams(Section):
     """The state's response to the cases it is handed."""
 
     prosecution_rate: float = param(
-        0.3025,
+        0.2625,
         "probability",
         "calibrated (deter-sim calibrate) to 1,184 of about 4,500 cases pursued in 2016",
         "Probability that a referred case is pursued (before regional leniency)",
@@ -261,7 +320,7 @@ class EnforcementParams(Section):
         le=1,
     )
     conviction_rate: float = param(
-        0.02504,
+        0.0265,
         "probability",
         "calibrated (deter-sim calibrate) to about 33 convictions of 1,184 pursued in 2016",
         "Probability that a pursued case ends in a criminal conviction",
@@ -499,12 +558,84 @@ class BeliefsParams(Section):
     )
 
 
+class ChannelsParams(Section):
+    """Where else counterfeits sell: one aggregated off-platform channel (ODD 4.6)."""
+
+    offplatform_margin_ratio: float = param(
+        0.3,
+        "share of the platform margin",
+        "assumption (social commerce and offline reach fewer buyers; no estimate found)",
+        "A seller's sales and margin off the platform as a share of those on it "
+        "(0: no off-platform channel)",
+        ge=0,
+        le=10,
+    )
+    offplatform_detection_rate: float = param(
+        0.004,
+        "probability per active week",
+        "assumption (police leads found few cases in 2016; no estimate found)",
+        "Weekly chance that police leads find a seller selling off the platform; a seller "
+        "whose sales reach the criminal threshold becomes a case without a referral",
+        ge=0,
+        le=1,
+    )
+    switching_cost_cny: float = param(
+        5_000.0,
+        "CNY",
+        "assumption (contacts, stock and payment outside the platform)",
+        "One-off cost of setting up the off-platform channel, spread over the planning horizon",
+        ge=0,
+        le=1e9,
+    )
+
+
+class MarketParams(Section):
+    """The market for counterfeits: supply sets a price index (ODD 4.7)."""
+
+    demand_elasticity: float = param(
+        1.5,
+        "elasticity (positive)",
+        "assumption (no estimate for counterfeits found)",
+        "Price elasticity of the demand for counterfeits (the larger, the less supply moves "
+        "the price)",
+        gt=0,
+        le=100,
+    )
+    price_adjustment: float = param(
+        0.1,
+        "share per week",
+        "assumption",
+        "Share of the gap between the log price and its market-clearing value closed each "
+        "week (0: no market, the price stays at 1)",
+        ge=0,
+        le=1,
+    )
+    max_price_index: float = param(
+        3.0,
+        "multiple of the 2016 price",
+        "assumption (buyers turn to genuine goods; Qian 2008)",
+        "Highest price index: beyond it buyers turn to genuine goods",
+        ge=1,
+        le=100,
+    )
+    reference_sales_per_seller_cny: float = param(
+        265.0,
+        "CNY per week per initial seller",
+        "measured: counterfeit sales of the 2016 baseline per week over its initial sellers",
+        "Weekly counterfeit sales the market absorbs at the 2016 price, per initial seller",
+        gt=0,
+        le=1e8,
+    )
+
+
 SECTIONS = {
     "population": PopulationParams,
     "economics": EconomicsParams,
     "platform": PlatformParams,
     "enforcement": EnforcementParams,
     "beliefs": BeliefsParams,
+    "channels": ChannelsParams,
+    "market": MarketParams,
 }
 # Sections a scheduled policy change may touch (the population is fixed for a run).
-SCHEDULABLE_SECTIONS = ("economics", "platform", "enforcement", "beliefs")
+SCHEDULABLE_SECTIONS = ("economics", "platform", "enforcement", "beliefs", "channels", "market")

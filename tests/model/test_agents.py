@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from helpers import small
 
+from sim.model import entry
 from sim.model.agents import Counterfeiter, CounterfeiterAgents, SellerState
 from sim.model.arrays import CounterfeiterArrays
 from sim.model.model import DeterrenceModel
@@ -53,7 +54,8 @@ def test_agents_engine_holds_one_mesa_agent_per_seller():
     )
     model.run()
     sellers = list(model.agents_by_type[Counterfeiter])
-    assert len(sellers) == 300
+    # One agent per seller of the pool: the initial sellers and every newcomer of the run.
+    assert len(sellers) == model.population.n == entry.pool_size(model.scenario) > 300
     assert sellers[0] is model.population.sellers[0]
     assert np.array_equal(
         model.population.column("state"), [int(s.state) for s in model.population.sellers]
@@ -66,16 +68,18 @@ def test_each_seller_is_a_counterfeiter_agent_with_the_arrays_values_at_week_0(b
     assert isinstance(agents.population, CounterfeiterAgents)
     assert isinstance(arrays.population, CounterfeiterArrays)
     sellers = agents.population.sellers
-    assert len(sellers) == agents.population.n == arrays.population.n == 500
+    n = entry.pool_size(agents.scenario)
+    assert len(sellers) == agents.population.n == arrays.population.n == n > 500
     assert all(isinstance(s, Counterfeiter) for s in sellers)
-    assert [s.index for s in sellers] == list(range(500))
+    assert [s.index for s in sellers] == list(range(n))
     for name in ATTRIBUTES:
         # Read from the agents themselves, not through the Population interface.
         mine = np.array([getattr(s, name) for s in sellers])
         theirs = getattr(arrays.population, name)
         assert np.array_equal(mine, theirs), name
         assert np.array_equal(agents.population.column(name), theirs), name
-    assert {int(s.state) for s in sellers} == {SellerState.DORMANT}
+    assert {int(s.state) for s in sellers[:500]} == {SellerState.DORMANT}
+    assert {int(s.state) for s in sellers[500:]} == {SellerState.ABSENT}
     # The same contacts: each agent's contacts are the row of the arrays' network.
     contacts = arrays.population.contacts
     for seller in sellers:

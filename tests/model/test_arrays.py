@@ -93,7 +93,7 @@ def test_closing_a_store_suspends_for_the_delay_and_resets_the_store(model):
     assert (pop.weeks_left[closed] == delay + 1).all()  # +1: the timer also runs this week
     assert (pop.strikes[closed] == 0).all() and not pop.has_store[closed].any()
     assert (pop.cumulative_sales[closed] == 0).all()
-    untouched = np.setdiff1d(np.arange(pop.n), closed)
+    untouched = np.setdiff1d(np.arange(model.scenario.population.sellers), closed)
     assert (pop.state[untouched] == SellerState.DORMANT).all()
     assert (pop.strikes[untouched] == 3).all() and pop.has_store[untouched].all()
 

@@ -43,7 +43,7 @@ from strategies import (
 
 from sim.errors import ScenarioError
 from sim.experiments.runner import run_replication
-from sim.model import rules
+from sim.model import entry, rules
 from sim.model.agents import SellerState
 from sim.model.arrays import CounterfeiterArrays
 from sim.model.beliefs import STEP_BITS, STEPS
@@ -59,11 +59,17 @@ from sim.scenario import (
     validate_data,
 )
 
-DORMANT, ACTIVE, SUSPENDED, PROSECUTED, JAILED = (int(s) for s in SellerState)
+DORMANT, ACTIVE, SUSPENDED, PROSECUTED, JAILED, ABSENT = (int(s) for s in SellerState)
 WEEKS_PER_YEAR = rules.WEEKS_PER_YEAR
 PURSUED = STEP_BITS["pursuit"][1]
 COUNT_METRICS = (
     "active_sellers",
+    "offplatform_sellers",
+    "entrants",
+    "exits",
+    "offplatform_cases",
+    "legit_listings_removed",
+    "legit_stores_closed",
     "listings_live",
     "listings_removed",
     "stores_closed",
@@ -130,6 +136,16 @@ BUSY = {
     "beliefs.w_own": 0.0,
     "beliefs.w_peer": 0.0,
     "beliefs.w_public": 0.0,
+    # The open model's flows: newcomers and leavers, police cases off the platform, and
+    # legitimate stores closed by wrongful strikes.
+    "population.entry_rate": 2.0,
+    "population.exit_hazard": 0.05,
+    "channels.offplatform_detection_rate": 0.3,
+    "channels.switching_cost_cny": 0.0,
+    "platform.legitimate_stores": 100_000,
+    "platform.detection_discriminability": 0.5,
+    "platform.appeal_success": 0.0,
+    "platform.legit_listings_per_store": 50,
 }
 
 
@@ -229,9 +245,10 @@ class BookkeepingChecker:
         self.scenario = scenario
         self.per_seller = per_seller  # False: only the checks of the weekly metrics
         self.model = model = DeterrenceModel(scenario, seed, engine)
-        self.n = scenario.population.sellers
+        self.n0 = scenario.population.sellers  # present at the start
+        self.n = entry.pool_size(scenario)  # with every newcomer of the run (ODD 4.8)
         pop = model.population
-        assert pop.n == self.n, "the population does not have the sellers asked for"
+        assert pop.n == self.n, "the pool does not have the sellers asked for and the newcomers"
         self.sales = pop.column("sales").astype(np.float64)
         self.listings = pop.column("listings").astype(np.int64)
         self.region = pop.column("region").astype(np.int64)
@@ -244,6 +261,7 @@ class BookkeepingChecker:
         self.max_processing = 0
         self.opened = np.zeros(scenario.regions, dtype=np.int64)  # cases opened per region
         self.capacity_in = 0.0  # capacity that has come in so far, per region
+        self.left_total = 0  # sellers who left for good so far
         self._check_initial()
 
     # -- running -------------------------------------------------------------------------------
@@ -273,18 +291,27 @@ class BookkeepingChecker:
         assert (self.listings >= 1).all(), "a store with fewer than one listing"
         assert (self.listings <= 10**9).all(), "a store with more than 1e9 listings (the cap)"
         assert np.isfinite(self.sales).all() and (self.sales >= 0).all(), "bad sales"
+        n0 = self.n0
         shares = np.asarray(p.population.region_shares, dtype=float)
-        counts = np.floor(shares / shares.sum() * self.n).astype(np.int64)
-        counts[: self.n - counts.sum()] += 1
-        assert np.array_equal(np.bincount(self.region, minlength=p.regions), counts), "regions"
-        assert (np.diff(self.region) >= 0).all(), "sellers of a region are not contiguous"
+        counts = np.floor(shares / shares.sum() * n0).astype(np.int64)
+        counts[: n0 - counts.sum()] += 1
+        initial = self.region[:n0]
+        assert np.array_equal(np.bincount(initial, minlength=p.regions), counts), "regions"
+        assert (np.diff(initial) >= 0).all(), "sellers of a region are not contiguous"
+        assert (self.region < p.regions).all(), "a newcomer outside the regions"
         strikes = self.column("strikes")
         assert ((strikes >= 0) & (strikes < p.platform.strike_limit)).all(), "initial strikes"
+        assert (strikes[n0:] == 0).all(), "a newcomer with strikes"
         cumulative = self.column("cumulative_sales").astype(np.float64)
         top = self.sales * INITIAL_STORE_AGE_WEEKS
         assert ((cumulative >= 0) & (cumulative <= top * (1 + 1e-6))).all(), "initial sales"
-        assert (self.column("state") == DORMANT).all(), "a seller not DORMANT at the start"
-        assert self.column("has_store").all() and not self.column("case_open").any()
+        assert (cumulative[n0:] == 0).all(), "a newcomer with a sales history"
+        state = self.column("state")
+        assert (state[:n0] == DORMANT).all(), "an initial seller not DORMANT at the start"
+        assert (state[n0:] == ABSENT).all(), "a newcomer present at the start"
+        has_store = self.column("has_store")
+        assert has_store[:n0].all() and not has_store[n0:].any(), "stores at the start"
+        assert not self.column("case_open").any()
         contacts = getattr(self.model.population, "contacts", None)  # vector engine only
         if contacts is not None and contacts.nnz:
             rows = np.repeat(np.arange(self.n), np.diff(contacts.indptr))
@@ -312,9 +339,16 @@ class BookkeepingChecker:
     def _check_sellers(self, t: int, p: Scenario, row: dict[str, float]) -> None:
         where = f"week {t}"
         state = self.column("state").astype(np.int64)
-        assert ((state >= DORMANT) & (state <= JAILED)).all(), f"{where}: unknown state"
+        assert ((state >= DORMANT) & (state <= ABSENT)).all(), f"{where}: unknown state"
+        # The states partition the pool, newcomers yet to arrive and leavers included.
         counts = np.bincount(state, minlength=len(SellerState))
-        assert counts.sum() == self.n
+        assert len(counts) == len(SellerState) and counts.sum() == self.n
+        arrived = self.n0 + rules.arrivals_by(t + 1, entry.entrants_per_year(self.scenario))
+        assert (state[arrived:] == ABSENT).all(), f"{where}: a newcomer before its week"
+        self.left_total += int(row["exits"])
+        assert counts[ABSENT] == self.n - arrived + self.left_total, (
+            f"{where}: ABSENT != newcomers yet to arrive + sellers who left"
+        )
         assert row["suspended"] == counts[SUSPENDED], (
             f"{where}: suspended stock != sellers SUSPENDED"
         )
@@ -325,6 +359,12 @@ class BookkeepingChecker:
 
         active = self.column("active").astype(bool)
         assert active.sum() == row["active_sellers"], f"{where}: active_sellers != sellers active"
+        off = self.column("offplatform").astype(bool)
+        assert not (off & ~active).any(), f"{where}: off the platform but not active"
+        assert off.sum() == row["offplatform_sellers"], f"{where}: offplatform_sellers"
+        if p.channels.offplatform_margin_ratio == 0:
+            assert not off.any(), f"{where}: off the platform with no off-platform channel"
+        platform = active & ~off
         # Only this week's active sellers can end the week ACTIVE; those that do not were
         # closed (strike limit or lawsuit) or prosecuted this week.
         assert not (state[~active] == ACTIVE).any(), f"{where}: ACTIVE without a decision"
@@ -346,24 +386,30 @@ class BookkeepingChecker:
         )
 
         has_store = self.column("has_store").astype(bool)
-        assert not has_store[state >= SUSPENDED].any(), f"{where}: incapacitated with a store"
-        assert has_store[active & (state == ACTIVE)].all(), f"{where}: active without a store"
+        sanctioned_state = (state >= SUSPENDED) & (state <= JAILED)
+        assert not has_store[sanctioned_state].any(), f"{where}: incapacitated with a store"
+        assert has_store[platform & (state == ACTIVE)].all(), f"{where}: active without a store"
 
         cumulative = self.column("cumulative_sales").astype(np.float64)
         assert np.isfinite(cumulative).all() and (cumulative >= 0).all(), (
             f"{where}: cumulative sales not finite or negative"
         )
-        assert (cumulative[state >= SUSPENDED] == 0).all(), f"{where}: sales kept after sanction"
-        most = self.sales * (INITIAL_STORE_AGE_WEEKS + t + 1)
+        assert (cumulative[sanctioned_state] == 0).all(), f"{where}: sales kept after sanction"
+        # Sales are valued at the week's price (ODD 4.7), which never exceeds the cap.
+        top_price = max(1.0, max(q.market.max_price_index for q in self.params))
+        top_ratio = max(1.0, max(q.channels.offplatform_margin_ratio for q in self.params))
+        most = self.sales * top_price * top_ratio * (INITIAL_STORE_AGE_WEEKS + t + 1)
         assert (cumulative <= most * (1 + 1e-4)).all(), f"{where}: more sales than weeks"
 
         strikes = self.column("strikes").astype(np.int64)
         assert ((strikes >= 0) & (strikes < self.max_limit)).all(), (
             f"{where}: strikes out of [0, strike limit)"
         )
-        trading = active & (state == ACTIVE)
+        # A store still open on the platform is below the limit (off the platform a seller's
+        # old store keeps its strikes; it is not checked against a lowered limit there).
+        trading = platform & (state == ACTIVE)
         assert (strikes[trading] < p.platform.strike_limit).all(), f"{where}: open at the limit"
-        assert (strikes[state >= SUSPENDED] == 0).all(), (
+        assert (strikes[sanctioned_state] == 0).all(), (
             f"{where}: strikes kept after closure or prosecution"
         )
 
@@ -371,15 +417,20 @@ class BookkeepingChecker:
         assert (detections >= 0).all() and (detections <= self.listings).all(), (
             f"{where}: takedowns out of [0, listings]"
         )
-        assert (detections[~active] == 0).all(), f"{where}: takedowns of an inactive store"
+        assert (detections[~platform] == 0).all(), f"{where}: takedowns off the platform"
         assert detections.sum() == row["listings_removed"], (
             f"{where}: listings_removed != takedowns"
         )
-        assert self.listings[active].sum() == row["listings_live"], (
-            f"{where}: listings_live != listings of active sellers"
+        assert self.listings[platform].sum() == row["listings_live"], (
+            f"{where}: listings_live != listings of sellers on the platform"
         )
-        assert row["counterfeit_sales_cny"] == pytest.approx(
-            self.sales[active].sum(), rel=1e-9, abs=1e-9
+        # Sales by channel at the week's price; off the platform a share of them (ODD 4.6).
+        price, ratio = row["price_index"], p.channels.offplatform_margin_ratio
+        assert row["platform_sales_cny"] == pytest.approx(
+            self.sales[platform].sum() * price, rel=1e-5, abs=1e-6
+        ), where
+        assert row["offplatform_sales_cny"] == pytest.approx(
+            self.sales[off].sum() * price * ratio, rel=1e-5, abs=1e-6
         ), where
 
         alpha, beta = (self.steps(name) for name in ("alpha", "beta"))
@@ -483,6 +534,7 @@ class BookkeepingChecker:
         sales_low, sales_high = (self.sales.min(), self.sales.max()) if n else (0.0, 0.0)
 
         backlog = 0.0
+        entered = 0.0
         capacity = 0.0  # capacity that has come in so far, per region
         pursued_total = 0.0
         due: dict[int, float] = {}  # week of verdict -> cases due then
@@ -497,8 +549,10 @@ class BookkeepingChecker:
             assert w["active_sellers"] <= free, at
             assert w["suspended"] + w["prosecuted"] + w["jailed"] <= n, at
             # Platform (4.3).
-            assert w["active_sellers"] <= w["listings_live"], at  # every store lists >= 1
-            assert (w["listings_live"] == 0) == (w["active_sellers"] == 0), at
+            on_platform = w["active_sellers"] - w["offplatform_sellers"]
+            assert on_platform >= 0, at
+            assert on_platform <= w["listings_live"], at  # every store lists >= 1
+            assert (w["listings_live"] == 0) == (on_platform == 0), at
             assert w["listings_removed"] <= w["listings_live"], at
             if plat.detection_rate == 0:
                 assert w["listings_removed"] == 0, at
@@ -514,11 +568,39 @@ class BookkeepingChecker:
             assert w["suspended"] <= previous["suspended"] + w["stores_closed"], at
             window = m["stores_closed"][max(0, t - self.max_delay + 1) : t + 1].sum()
             assert w["suspended"] <= window, f"{at}: suspended longer than the delay"
-            assert w["counterfeit_sales_cny"] >= w["active_sellers"] * sales_low * (1 - 1e-6)
-            assert w["counterfeit_sales_cny"] <= w["active_sellers"] * sales_high * (1 + 1e-6)
+            # Sales add up across channels, each within what its sellers can sell (ODD 4.6).
+            total = w["platform_sales_cny"] + w["offplatform_sales_cny"]
+            assert w["counterfeit_sales_cny"] == pytest.approx(total, rel=1e-12), at
+            price, ratio = w["price_index"], p.channels.offplatform_margin_ratio
+            assert 0 < price <= p.market.max_price_index * (1 + 1e-12), at
+            if p.market.price_adjustment == 0 and all(
+                q.market.price_adjustment == 0 for q in params[:t]
+            ):
+                assert price == 1.0, f"{at}: the price moved with no market"
+            assert w["platform_sales_cny"] >= on_platform * sales_low * price * (1 - 1e-5), at
+            assert w["platform_sales_cny"] <= on_platform * sales_high * price * (1 + 1e-5), at
+            off = w["offplatform_sellers"]
+            assert w["offplatform_sales_cny"] <= off * sales_high * price * ratio * (1 + 1e-5), at
+            assert (w["offplatform_sales_cny"] == 0) == (off == 0 or ratio * sales_high == 0), at
+            # Entry and exit (4.8): newcomers come from those arrived; police cases (4.6) from
+            # sellers off the platform.
+            arrived = rules.arrivals_by(t + 1, entry.entrants_per_year(self.scenario))
+            entered += w["entrants"]
+            assert entered <= arrived, f"{at}: more entrants than newcomers arrived"
+            if p.population.exit_hazard == 0:
+                assert w["exits"] == 0, at
+            if off == 0:
+                assert w["offplatform_cases"] == 0, at
+            # Honest sellers (4.9): false positives only with detection and legitimate stores.
+            legit = plat.legitimate_stores
+            assert w["legit_listings_removed"] <= legit * plat.legit_listings_per_store, at
+            assert w["legit_stores_closed"] <= legit, at
+            if legit == 0 or plat.detection_rate == 0:
+                assert w["legit_listings_removed"] == w["legit_stores_closed"] == 0, at
             # Enforcement (4.5): conservation of queued cases.
             handled = w["cases_pursued"] + w["cases_declined"] + w["cases_dropped"]
-            assert w["case_backlog"] == backlog + w["referrals"] - handled, f"{at}: cases lost"
+            cases_in = w["referrals"] + w["offplatform_cases"]
+            assert w["case_backlog"] == backlog + cases_in - handled, f"{at}: cases lost"
             backlog = w["case_backlog"]
             # Capacity: at most floor(max(K, 1) + 1 - 1e-9) cases a week in a region (a fraction
             # carried over makes up one more), and no more than came in.
@@ -551,7 +633,10 @@ class BookkeepingChecker:
             # Fines.
             if w["convictions"] == 0 or enf.fine_multiple == 0:
                 assert w["fines_cny"] == 0, at
-            case_sales = sales_high * (INITIAL_STORE_AGE_WEEKS + t + 1)
+            # Sales at the week's price, off the platform a multiple of them (ODD 4.6, 4.7).
+            top = max(1.0, *(q.market.max_price_index for q in params[: t + 1]))
+            top *= max(1.0, *(q.channels.offplatform_margin_ratio for q in params[: t + 1]))
+            case_sales = sales_high * top * (INITIAL_STORE_AGE_WEEKS + t + 1)
             limit = enf.fine_multiple * w["convictions"] * case_sales
             assert w["fines_cny"] <= limit * (1 + 1e-4) + 1e-6, at
             # Derived metrics.
@@ -566,7 +651,7 @@ class BookkeepingChecker:
             previous = {k: w[k] for k in previous}
         cumulative = frame[["referrals", "cases_pursued", "convictions"]].cumsum()
         handled = frame[["cases_pursued", "cases_declined", "cases_dropped"]].sum(axis=1).cumsum()
-        assert (handled <= cumulative.referrals).all()
+        assert (handled <= (frame.referrals + frame.offplatform_cases).cumsum()).all()
         assert (cumulative.convictions <= cumulative.cases_pursued - frame.prosecuted).all()
         assert (frame.jailed <= cumulative.convictions).all()
         self._check_schedule()
@@ -767,8 +852,8 @@ def test_region_shares_anywhere_in_range_give_the_sellers_asked_for(shares, sell
         },
     )
     start = draw_population(scenario, Streams(1))
-    assert len(start.region) == sellers
-    assert np.bincount(start.region, minlength=len(shares)).sum() == sellers
+    assert start.initial == sellers and len(start.region) == entry.pool_size(scenario)
+    assert np.bincount(start.region[:sellers], minlength=len(shares)).sum() == sellers
 
 
 @pytest.mark.parametrize("shares", [[1e308, 1e308], [1.0, 1e6 * (1 + 1e-12)], [0.0, 1.0]])

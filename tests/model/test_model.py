@@ -42,18 +42,22 @@ def test_cumulative_convictions_within_pursued_within_referrals(name):
     frame = run_replication(small(name, **{"enforcement.conviction_rate": 0.5}), 0, SEEDS[1])
     convictions = frame.convictions.cumsum()
     pursued = frame.cases_pursued.cumsum()
-    referrals = frame.referrals.cumsum()
+    # Cases come from the platform's referrals and from police leads off the platform.
+    referrals = (frame.referrals + frame.offplatform_cases).cumsum()
     assert (convictions <= pursued).all()
     assert (pursued <= referrals).all()
     assert referrals.iloc[-1] > 0 and convictions.iloc[-1] > 0
 
 
 def test_every_referral_is_accounted_for(small_strict):
-    # Referred cases are pursued, declined, dropped, or still waiting.
+    # Cases handed over (referred by the platform or found by police leads off it) are
+    # pursued, declined, dropped, or still waiting.
     frame = run_replication(small_strict, 0, SEEDS[0])
     handled = frame.cases_pursued + frame.cases_declined + frame.cases_dropped
     backlog = frame.case_backlog
-    assert frame.referrals.cumsum().iloc[-1] == handled.cumsum().iloc[-1] + backlog.iloc[-1]
+    cases = frame.referrals + frame.offplatform_cases
+    assert frame.offplatform_cases.sum() > 0
+    assert cases.cumsum().iloc[-1] == handled.cumsum().iloc[-1] + backlog.iloc[-1]
 
 
 def test_prison_terms_never_exceed_the_maximum_sentence():

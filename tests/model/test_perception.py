@@ -12,12 +12,17 @@ import math
 
 import numpy as np
 import pytest
+from helpers import CLOSED
 
 from sim.model import beliefs, rules
 from sim.model.model import DeterrenceModel
 from sim.scenario import PolicyChange, apply_changes, load_scenario
 
 SMALL = ["population.sellers=3000", "weeks=60", "burn_in_weeks=10", "replications=1"]
+# The perception tests run on the closed model (ODD 4.6 to 4.9 off), so that no displacement,
+# entry or price response blurs what perception alone does; the open model's own tests are
+# in test_open_model.py.
+SMALL += [f"{key}={value}" for key, value in CLOSED.items()]
 
 
 def scenario(*overrides: str):
