@@ -413,6 +413,10 @@ def inclusive_gain(gain: ArrayLike, gain_offplatform: ArrayLike, noise: ArrayLik
     """
     best = np.maximum(gain, gain_offplatform)
     gap = np.abs(gain - gain_offplatform)
+    if np.ndim(gap) == 0 and np.ndim(noise) == 0:  # one seller (the agents engine): same ufuncs
+        if noise > 0 and np.isfinite(gap):
+            best = best + noise * np.log1p(np.exp(-gap / noise))
+        return best.astype(np.result_type(gain, np.float32))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         spread = np.where(noise > 0, noise * np.log1p(np.exp(-gap / noise)), 0.0)
     spread = np.where(np.isfinite(gap), spread, 0.0)

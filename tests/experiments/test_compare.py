@@ -147,7 +147,7 @@ def test_plot_functions_return_axes_with_titles_and_units(folders):
     assert plot_funnel(comparison.summary_stats).get_yscale() == "log"
 
 
-def test_brief_is_a_pdf_with_seven_pages(folders, tmp_path):
+def test_brief_is_a_pdf_with_eight_pages(folders, tmp_path):
     target = tmp_path / "brief.pdf"
     done = subprocess.run(
         [DETER_SIM, "brief", *[str(folders / n) for n in NAMES], "-o", str(target)],
@@ -159,7 +159,7 @@ def test_brief_is_a_pdf_with_seven_pages(folders, tmp_path):
     data = target.read_bytes()
     assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF")
     pages = re.findall(rb"/Type\s*/Page\b(?!s)", data)
-    assert len(pages) == 7
+    assert len(pages) == 8  # findings, table, change, funnel, two series, beliefs, notes
     assert b"deter-sim briefing" in data
 
 

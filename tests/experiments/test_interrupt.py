@@ -355,7 +355,7 @@ def _error_line(stderr: str) -> str:
 @pytest.mark.parametrize("kind", ["run", "sweep"])
 def test_a_full_disk_gives_one_line_and_no_result(kind, tmp_path):
     out = tmp_path / "out"
-    # Big enough for batch.json and points.csv, too small for a run's rows (about 20 kB).
+    # Big enough for batch.json and points.csv, too small for a run's rows (about 34 kB).
     # `run` writes in this process; a sweep's workers write the runs themselves.
     backend = "serial" if kind == "run" else "process"
     done = subprocess.run(
@@ -381,14 +381,14 @@ def test_a_full_disk_gives_one_line_and_no_result(kind, tmp_path):
 
 def test_a_disk_that_fills_up_after_the_runs_gives_one_line(tmp_path):
     out = tmp_path / "out"
-    # Room for each run's rows (about 20 kB) but not for sweep_stats.csv (about 35 kB).
+    # Room for each run's rows (about 34 kB) but not for sweep_stats.csv (about 58 kB).
     done = subprocess.run(
         _command("sweep", "serial", out),
         capture_output=True,
         text=True,
         check=False,
         timeout=180,
-        preexec_fn=small_files_only(25_000),
+        preexec_fn=small_files_only(40_000),
     )
     assert len(run_files(out)) == SWEEP_RUNS  # the runs were written, the tables were not
     for name in ("sweep.csv", "heatmap.png", "manifest.json"):

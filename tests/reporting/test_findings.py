@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sim.reporting.findings import finding
+from sim.reporting.findings import displacement, finding, honest_harm
 
 
 def test_findings_are_written_from_the_numbers():
@@ -32,4 +32,46 @@ def test_findings_are_written_from_the_numbers():
     assert finding(rise) == (
         "Convictions rise from 100 to 330 a year, 3.3 times (95% CI 3.0-3.6), under strict "
         "compared with baseline_2016."
+    )
+
+
+def _rows(**means: tuple[float, float]) -> pd.DataFrame:
+    """Comparison rows of strict against the baseline: metric -> (baseline mean, mean)."""
+    return pd.DataFrame(
+        [
+            {
+                "scenario": "strict",
+                "baseline": "baseline_2016",
+                "metric": metric,
+                "baseline_mean": before,
+                "mean": after,
+            }
+            for metric, (before, after) in means.items()
+        ]
+    )
+
+
+def test_the_displacement_finding_says_what_share_of_the_lost_sales_moved_off_the_platform():
+    rows = _rows(
+        platform_sales_cny=(200e6, 100e6),
+        offplatform_sales_cny=(40e6, 65e6),
+        price_index=(1.0, 1.6),
+    )
+    assert displacement(rows) == (
+        "Of the 100 million CNY of counterfeit sales a year that left the platform under "
+        "strict, 25% moved off it (social commerce, offline); the price of counterfeits went "
+        "from 1.00 to 1.60 times the 2016 price."
+    )
+
+
+def test_no_displacement_finding_when_platform_sales_did_not_fall():
+    rows = _rows(platform_sales_cny=(100e6, 120e6), offplatform_sales_cny=(40e6, 30e6))
+    assert displacement(rows) is None
+
+
+def test_the_harm_to_honest_sellers_is_stated_against_the_baseline():
+    rows = _rows(legit_sales_lost_cny=(2e7, 5e7))
+    assert honest_harm(rows) == (
+        "Honest sellers lose 50 million CNY of sales a year to wrongful takedowns and closures "
+        "under strict, against 20 million under baseline_2016."
     )
