@@ -88,6 +88,7 @@ def with_entrants(
 ) -> sparse.csr_array:
     """The initial network with the newcomers' rows appended, square over the whole pool."""
     from scipy import sparse  # only when there are newcomers: entry.py stays light to import
+
     n = contacts.shape[0] + len(counts)
     indptr = np.r_[contacts.indptr.astype(np.int64), contacts.indptr[-1] + np.cumsum(counts)]
     all_indices = np.r_[contacts.indices.astype(np.int32), indices]
