@@ -6,8 +6,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow test-integration test-wheel lint format bench golden validation \
-    lever-map calibration clean
+.PHONY: run test test-slow test-integration test-wheel explore-figure lint format bench golden \
+    validation lever-map calibration clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH"; exit 1; }
@@ -37,6 +37,11 @@ test-slow: $(STAMP)
 # command (a few minutes). Chromium and its driver come from the system (.ci/run installs them).
 test-integration: $(STAMP)-test
 	$(BIN)/python -m pytest -m integration
+
+# The README's screenshot of the explore page, taken by its browser test.
+explore-figure: $(STAMP)-test
+	DETER_SIM_SCREENSHOT=docs/figures/explore.png $(BIN)/python -m pytest -m integration \
+	    tests/model/test_app.py
 
 # Build a wheel, install it (not editable) with PYTHON in a fresh environment outside the
 # checkout and run the smoke test there from an empty folder: make test-wheel PYTHON=python3.13
