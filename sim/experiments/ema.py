@@ -4,11 +4,11 @@ Exploratory-modelling users run EMA Workbench (experiments over levers and uncer
 feature scoring); ``ema_model`` hands them deter-sim in its terms::
 
     from ema_workbench import perform_experiments
-    from ema_workbench.analysis import prim
-    from sim.experiments.ema import ema_model
+    from sim.experiments.ema import ema_model, prim_box
 
     model = ema_model("baseline_2016", ["population.sellers=5000", "replications=2"])
     experiments, outcomes = perform_experiments(model, scenarios=20, policies=4)
+    box = prim_box(experiments, outcomes["active_sellers"] < 40_000)
 
 - The **levers** are the policy parameters of the explore page (``POLICY_LEVERS``), over the
   ranges of its sliders.
@@ -28,6 +28,7 @@ for more cores).
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -135,6 +136,28 @@ def ema_model(
     model.uncertainties = [parameter(n, f) for n, f in fields.items() if f not in lever_fields]
     model.outcomes = [ScalarOutcome(metric) for metric in METRIC_NAMES]
     return model
+
+
+def prim_box(experiments: Any, cases: Any, threshold: float = 0.8) -> Any:
+    """PRIM's first box for ``cases`` (a boolean per experiment), on EMA Workbench 2.5 or 3.x.
+
+    Args:
+        experiments: The experiments table of ``perform_experiments`` (EMA's own ``scenario``,
+            ``policy`` and ``model`` columns are left out).
+        cases: Which experiments are of interest (e.g. ``outcomes["active_sellers"] < 40_000``).
+        threshold: The density a box must reach (EMA Workbench 2.5 only; 3.x has none).
+
+    Returns:
+        The ``PrimBox`` (``.inspect()``, ``.show_tradeoff()``, ``.peeling_trajectory``).
+    """
+    from ema_workbench.analysis import prim
+
+    inputs = experiments.drop(
+        columns=[c for c in ("scenario", "policy", "model") if c in experiments]
+    )
+    if "threshold" in inspect.signature(prim.Prim).parameters:
+        return prim.Prim(inputs, cases, threshold=threshold).find_box()
+    return prim.Prim(inputs, cases).find_box()
 
 
 def _checked_ranges(

@@ -176,11 +176,12 @@ def charts(model: PairedModel) -> Figure:
 
     for ax, metric, title in (
         (axes[2], "mean_perceived_risk", "Perceived risk of pursuit"),
-        (axes[3], "true_risk", "Actual risk: pursued per active seller (8-week mean)"),
+        (axes[3], "true_risk", "Actual risk of pursuit (8-week mean)"),
     ):
         for run, colour in (("baseline", BASELINE_COLOUR), ("policy", POLICY_COLOUR)):
             rows_of_run = frame[frame["run"] == run]
-            values = rows_of_run[metric].rolling(8 if metric == "true_risk" else 1).mean()
+            window = 8 if metric == "true_risk" else 1
+            values = rows_of_run[metric].rolling(window, min_periods=1).mean()
             ax.plot(rows_of_run["week"], values, color=colour, label=run)
         _policy_line(ax)
         ax.set(title=title, xlabel="weeks since the change", ylabel="per week")

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import mesa
-import numpy as np
 import pandas as pd
 
 from sim.model.metrics import METRIC_NAMES
@@ -77,8 +76,8 @@ def policy_scenario(
     Args:
         baseline: The scenario as written.
         week: Week the change takes effect.
-        values: Lever values by lever name; levers left out, or at the baseline's value, are
-            not changed.
+        values: Lever values by lever name; levers left out, or within half a slider step of
+            the baseline's value (a slider cannot show it more exactly), are not changed.
         announce: Whether the change is announced to sellers (ODD 4.4).
 
     Returns:
@@ -88,7 +87,7 @@ def policy_scenario(
     changed = {
         lever.field: values[lever.name]
         for lever in POLICY_LEVERS
-        if lever.name in values and not np.isclose(values[lever.name], current[lever.name])
+        if lever.name in values and abs(values[lever.name] - current[lever.name]) > lever.step / 2
     }
     if not changed:
         return baseline

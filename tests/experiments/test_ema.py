@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from sim.errors import OptionError
-from sim.experiments.ema import behavioural_fields, ema_model, parameter_fields, schema_bounds
+from sim.experiments.ema import (
+    behavioural_fields,
+    ema_model,
+    parameter_fields,
+    prim_box,
+    schema_bounds,
+)
 from sim.model.metrics import METRIC_NAMES
 from sim.model.paired import POLICY_LEVERS
 from sim.scenario.schema import SECTIONS
@@ -53,7 +59,6 @@ def test_a_range_outside_the_schema_is_refused():
 def test_experiments_and_prim_run_on_a_small_population():
     pytest.importorskip("ema_workbench")
     from ema_workbench import perform_experiments
-    from ema_workbench.analysis import prim
 
     model = ema_model("baseline_2016", SMALL_RUN, ranges={"w_own": (1.0, 50.0)})
     assert [o.name for o in model.outcomes] == list(METRIC_NAMES)
@@ -63,7 +68,6 @@ def test_experiments_and_prim_run_on_a_small_population():
     assert set(outcomes) == set(METRIC_NAMES)
     assert np.isfinite(outcomes["active_sellers"]).all()
 
-    inputs = experiments.drop(columns=["scenario", "policy", "model"])
     few_sellers = outcomes["active_sellers"] <= np.median(outcomes["active_sellers"])
-    box = prim.Prim(inputs, few_sellers, threshold=0.5).find_box()
+    box = prim_box(experiments, few_sellers, threshold=0.5)
     assert len(box.peeling_trajectory) >= 1

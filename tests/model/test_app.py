@@ -29,11 +29,11 @@ pytestmark = pytest.mark.integration
 webdriver = pytest.importorskip("selenium.webdriver")
 pytest.importorskip("solara")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 FULL_SCALE = ["population.sellers=2000", "replications=2", "weeks=30", "burn_in_weeks=10"]
-SELLERS = "5000"
 TIMEOUT = 90.0
 
 
@@ -62,7 +62,7 @@ def served(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """The URL of the explore page served by the installed command, and its (empty) folder."""
     folder = tmp_path_factory.mktemp("explore")
     port = free_port()
-    args = [DETER_SIM, "explore", "--port", str(port), "--sellers", SELLERS, "--workers", "1"]
+    args = [DETER_SIM, "explore", "--port", str(port), "--workers", "1"]  # 20,000 sellers
     for item in FULL_SCALE:
         args += ["--set", item]
     log = (folder / "server.log").open("w")
@@ -138,12 +138,27 @@ def test_moving_a_lever_and_stepping_changes_the_numbers_and_the_chart(served, b
     start = float(prosecution.get_attribute("aria-valuenow"))
     prosecution.send_keys(Keys.END)  # the slider's maximum: every referred case pursued
     wait_for(lambda: float(prosecution.get_attribute("aria-valuenow")) == 1.0, "the slider")
-    slider(browser, "Maximum sentence (years)").send_keys(*[Keys.ARROW_RIGHT] * 6)
+    # Mesa's sliders take one value per gesture: drag the maximum sentence's thumb (a range
+    # of 0 to 20 years) from 7 to about 10 years in one move.
+    sentence = slider(browser, "Maximum sentence (years)")
+    track = sentence.find_element(By.XPATH, "..").find_element(
+        By.CSS_SELECTOR, ".v-slider__track-container"
+    )
+    offset = round(track.size["width"] * 3 / 20)
+    ActionChains(browser).click_and_hold(sentence).move_by_offset(offset, 0).release().perform()
+    wait_for(
+        lambda: (
+            float(slider(browser, "Maximum sentence (years)").get_attribute("aria-valuenow")) >= 9
+        ),
+        "the sentence slider",
+    )
     press(browser, "Reset")
     wait_for(
-        lambda: "prosecution rate" in browser.find_element(By.CSS_SELECTOR, "p.deter-levers").text,
-        "the moved lever on the page",
+        lambda: "maximum sentence" in browser.find_element(By.CSS_SELECTOR, "p.deter-levers").text,
+        "the moved levers on the page",
     )
+    moved = browser.find_element(By.CSS_SELECTOR, "p.deter-levers").text
+    assert "prosecution rate 0.302 → 1" in moved
     assert start < 1.0
 
     for steps in range(1, 13):
