@@ -62,7 +62,7 @@ def served(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """The URL of the explore page served by the installed command, and its (empty) folder."""
     folder = tmp_path_factory.mktemp("explore")
     port = free_port()
-    args = [DETER_SIM, "explore", "--port", str(port), "--workers", "1"]  # 20,000 sellers
+    args = [DETER_SIM, "explore", "--port", str(port), "--no-open", "--workers", "1"]
     for item in FULL_SCALE:
         args += ["--set", item]
     log = (folder / "server.log").open("w")

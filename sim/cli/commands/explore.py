@@ -16,7 +16,7 @@ from sim.errors import OptionError
 EXTRA_HINT = "install the page's extra: pip install 'deter-sim[explore]'"
 
 
-def page_command(host: str, port: int) -> list[str]:
+def page_command(host: str, port: int, open_browser: bool = True) -> list[str]:
     """The command that serves the page: ``solara run`` on ``sim/model/app.py``.
 
     Raises:
@@ -39,6 +39,8 @@ def page_command(host: str, port: int) -> list[str]:
         "--port",
         str(port),
         "--production",
+        "--no-check-version",  # the pins are deliberate (solara-assets): no upgrade advice
+        "--open" if open_browser else "--no-open",
     ]
 
 
@@ -59,6 +61,9 @@ def explore(
         str, typer.Option("--host", help="Address to serve on (127.0.0.1: this machine only).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve on.")] = 8765,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the page in a web browser.")
+    ] = True,
     workers: Annotated[
         int | None,
         typer.Option("--workers", "-w", min=1, max=1024, help="Workers of the full-scale run."),
@@ -74,7 +79,7 @@ def explore(
     from sim.scenario import load_scenario
 
     load_scenario(scenario, overrides)  # a bad scenario or --set: one line, exit code 2
-    command = page_command(host, port)
+    command = page_command(host, port, open_browser)
     settings = {
         "scenario": scenario,
         "overrides": overrides,
