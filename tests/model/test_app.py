@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -66,17 +67,19 @@ def served(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     for item in FULL_SCALE:
         args += ["--set", item]
     log = (folder / "server.log").open("w")
-    server = subprocess.Popen(args, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        args, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_for(lambda: urllib.request.urlopen(url, timeout=2).status == 200, "the server")
         yield url, folder
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)  # the server and anything it started
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
         log.close()
 
 
@@ -192,3 +195,22 @@ def test_the_full_scale_button_runs_the_levers_and_offers_the_tables(served, bro
         assert any(table in label for label in labels), labels
     saved = folder / "results" / "baseline_2016_explore"
     assert (saved / "summary_stats.csv").is_file()  # under ./results of the command's folder
+
+
+def test_stopping_the_command_stops_the_page(tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [DETER_SIM, "explore", "--port", str(port), "--no-open", "--sellers", "1000"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for(lambda: urllib.request.urlopen(url, timeout=2).status == 200, "the server")
+        server.terminate()  # the command itself, as a shell's kill would
+        server.wait(timeout=30)
+        with socket.socket() as probe:  # nothing left serving the page
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        server.kill()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from typing import Annotated
 
@@ -95,9 +94,8 @@ def explore(
         f"explore page on [bold]http://{host}:{port}[/] ({sellers:,} sellers); Ctrl-C stops it",
         highlight=False,
     )
-    try:
-        completed = subprocess.run(command, env=env, check=False)
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
-    if completed.returncode not in (0, -2, 130):
-        raise typer.Exit(completed.returncode)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The page's server replaces this process, so that Ctrl-C or a kill reaches it directly
+    # (a child process would outlive a killed parent and keep the port).
+    os.execve(command[0], command, env)
