@@ -31,11 +31,14 @@ def is_freed(reference: weakref.ref) -> bool:
 
 
 def test_a_released_model_is_freed(small_baseline):
+    kept_before = len(mesa.Agent._ids) if MESA_KEEPS_MODELS else 0
     model = finished_model(small_baseline)
     model.release()
     reference = weakref.ref(model)
     del model
     assert is_freed(reference)
+    if MESA_KEEPS_MODELS:
+        assert len(mesa.Agent._ids) == kept_before
 
 
 def test_release_can_be_called_twice(small_baseline):
