@@ -1,10 +1,13 @@
 # deter-sim: two commands set everything up. `make run` then `make test`.
-PYTHON ?= python3.11
+# PYTHON: the newest python3.1x (3.11 or later) that runs here; override with PYTHON=...
+PYTHON ?= $(or $(shell for v in 19 18 17 16 15 14 13 12 11; do \
+    python3.$$v -c "" >/dev/null 2>&1 && { echo python3.$$v; break; }; done),python3.11)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow lint format bench golden validation lever-map calibration clean
+.PHONY: run test test-slow test-integration test-wheel explore-figure lint format bench golden \
+    validation lever-map calibration clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH"; exit 1; }
@@ -12,6 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
+
+# The integration tests also need the explore page, EMA Workbench, Selenium and nbclient.
+$(STAMP)-test: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)-test
 
 run: $(STAMP)
 	$(BIN)/deter-sim run scenarios/strict.yaml --force
@@ -24,6 +32,21 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
+
+# The explore page in a real headless Chromium, the notebook, EMA Workbench, the installed
+# command (a few minutes). Chromium and its driver come from the system (.ci/run installs them).
+test-integration: $(STAMP)-test
+	$(BIN)/python -m pytest -m integration
+
+# The README's screenshot of the explore page, taken by its browser test.
+explore-figure: $(STAMP)-test
+	DETER_SIM_SCREENSHOT=docs/figures/explore.png $(BIN)/python -m pytest -m integration \
+	    tests/model/test_app.py
+
+# Build a wheel, install it (not editable) with PYTHON in a fresh environment outside the
+# checkout and run the smoke test there from an empty folder: make test-wheel PYTHON=python3.13
+test-wheel:
+	bash .ci/wheel-smoke $(PYTHON)
 
 lint: $(STAMP)
 	$(BIN)/ruff check sim tests benchmarks

@@ -106,7 +106,7 @@ def _repeated_child(engine: str, runs: int, sellers: int, weeks: int, release: b
         del model
         gc.collect()
         sizes.append(_rss_bytes() / 1e6)
-    queue.put((sizes, len(mesa.Agent._ids)))
+    queue.put((sizes, len(getattr(mesa.Agent, "_ids", ()))))  # Mesa 3.4+ has no _ids
 
 
 def repeated_runs(

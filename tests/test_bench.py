@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import mesa
 from helpers import ROOT
 
 KEYS = (
@@ -32,9 +33,11 @@ def test_bench_script_prints_and_writes_its_figures(tmp_path):
     figures = json.loads(out.read_text())
     for key in KEYS:
         assert figures[key] > 0, key
-    # With release() the finished models are freed: Mesa keeps none of them.
+    # With release() the finished models are freed: Mesa keeps none of them. Without it Mesa
+    # 3.3.1 keeps all 20 in Agent._ids; newer Mesa has no _ids and keeps none.
     assert "models kept by Mesa's Agent._ids: 0" in result.stdout
-    assert "models kept by Mesa's Agent._ids: 20" in result.stdout
+    if hasattr(mesa.Agent, "_ids"):
+        assert "models kept by Mesa's Agent._ids: 20" in result.stdout
 
 
 def test_sweep_bench_prints_throughput_and_dask_overhead(tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-COMMAND_MODULES = ("run", "batch", "compare", "validation")
+COMMAND_MODULES = ("run", "batch", "compare", "validation", "explore")
 
 
 def load_app() -> Any:

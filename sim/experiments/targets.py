@@ -25,10 +25,10 @@ from sim.experiments.runner import Results, run_scenario
 from sim.experiments.store import write_table
 from sim.model.metrics import METRIC_NAMES
 from sim.scenario import Scenario, load_scenario
+from sim.scenario.bundled import calibration_file
 from sim.scenario.safe_yaml import safe_load
 
-TARGETS_DIR = Path(__file__).resolve().parents[2] / "calibration"
-DEFAULT_TARGETS = TARGETS_DIR / "targets_2016.yaml"
+DEFAULT_TARGETS = calibration_file("targets_2016.yaml")  # bundled: found from any folder
 # Replications of a scenario run to be set beside the targets, unless the user says otherwise:
 # enough for 95% intervals of a few percent on the 2016 figures at full scale.
 DEFAULT_REPLICATIONS = 20

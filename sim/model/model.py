@@ -55,6 +55,10 @@ class DeterrenceModel(mesa.Model):
         announcements: Policy changes announced so far (ODD 4.4).
     """
 
+    # Set per model in __init__; a plain class attribute shadows the ``scenario`` property that
+    # Mesa 3.5 defines on ``Model`` (whose setter would write ``scenario.model``).
+    scenario = None
+
     def __init__(self, scenario: Scenario, seed: int, engine: str | type = "vector") -> None:
         if isinstance(engine, str):
             if engine not in ENGINES:
@@ -62,7 +66,7 @@ class DeterrenceModel(mesa.Model):
             population_class = ENGINES[engine]
         else:
             population_class, engine = engine, engine.__name__
-        super().__init__(seed=seed)
+        super().__init__(rng=seed)  # ``seed=`` is deprecated in Mesa 3.5; same generators
         self.engine = engine
         self.scenario = scenario
         self.params = scenario
@@ -119,7 +123,7 @@ class DeterrenceModel(mesa.Model):
 
         Without it every finished model stays alive, and long sweeps leak memory.
         """
-        mesa.Agent._ids.pop(self, None)
+        getattr(mesa.Agent, "_ids", {}).pop(self, None)  # Mesa 3.5 has no _ids
 
     def _trade(self) -> None:
         """Phase 2: active sellers earn; the week's sales by channel and supply (ODD 4.6, 4.7)."""

@@ -9,11 +9,11 @@ from typing import Any
 import yaml
 
 from sim.errors import ScenarioError
+from sim.scenario.bundled import scenario_files, scenario_folder
 from sim.scenario.document import Scenario, all_fields, set_dotted, validate_data
 from sim.scenario.messages import short_repr, suggest
 from sim.scenario.safe_yaml import safe_load
 
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 MAX_EXTENDS_DEPTH = 32
 
 
@@ -84,8 +84,8 @@ def _resolve_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any
     if not isinstance(base_name, str) or not base_name.strip():
         raise ScenarioError(source, "extends", f"{short_repr(base_name)} is not a file name")
     base_path = _usable_path(path.parent / base_name, source, "extends")
-    if not base_path.exists() and (SCENARIO_DIR / base_name).exists():
-        base_path = (SCENARIO_DIR / base_name).resolve()
+    if not base_path.exists() and (scenario_folder() / base_name).exists():
+        base_path = (scenario_folder() / base_name).resolve()
     if not base_path.exists():
         raise ScenarioError(source, "extends", f"base scenario '{base_name}' not found")
     base, sources = _resolve_extends(base_path, (*chain, path))
@@ -144,7 +144,8 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     path = Path(path)
     _usable_path(path, short_repr(str(path)), "")
     if not path.exists():
-        for candidate in (SCENARIO_DIR / path.name, SCENARIO_DIR / f"{path.name}.yaml"):
+        bundled = scenario_folder()
+        for candidate in (bundled / path.name, bundled / f"{path.name}.yaml"):
             if path.parent == Path(".") and candidate.is_file():
                 path = candidate
                 break
@@ -169,5 +170,5 @@ def _with_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def bundled_scenarios() -> list[Path]:
-    """The scenario files shipped with deter-sim."""
-    return sorted(SCENARIO_DIR.glob("*.yaml"))
+    """The scenario files shipped with deter-sim (``sim.scenario.bundled``)."""
+    return scenario_files()

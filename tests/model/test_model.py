@@ -158,23 +158,6 @@ def test_scheduled_change_applies_and_reverts():
     assert rates[104] == pytest.approx(0.3025)
 
 
-def test_released_models_are_not_kept_alive_by_mesa():
-    import gc
-    import weakref
-
-    import mesa
-
-    before = len(mesa.Agent._ids)
-    model = DeterrenceModel(small("baseline_2016", weeks=30), SEEDS[0])
-    model.run()
-    model.release()
-    ref = weakref.ref(model)
-    del model
-    gc.collect()
-    assert ref() is None
-    assert len(mesa.Agent._ids) == before
-
-
 def test_suspension_keeps_a_seller_out_for_exactly_the_delay():
     scenario = small("baseline_2016", **{"platform.reentry_delay_weeks": 3})
     model = DeterrenceModel(scenario, SEEDS[0])

@@ -113,8 +113,16 @@ def scenarios() -> None:
     """List the bundled scenarios with their descriptions."""
     from sim.errors import ScenarioError
     from sim.scenario import bundled_scenarios, load_scenario
+    from sim.scenario.bundled import scenario_folder
 
-    table = Table(title="Bundled scenarios", show_lines=False)
+    folder = scenario_folder()
+    if folder.resolve().is_relative_to(Path.cwd().resolve()):
+        folder = folder.resolve().relative_to(Path.cwd().resolve())
+    table = Table(
+        title="Bundled scenarios",
+        caption=f"files in {folder}/; any runs by name from any folder, e.g. deter-sim run strict",
+        show_lines=False,
+    )
     table.add_column("file")
     table.add_column("name")
     table.add_column("description")
@@ -124,5 +132,5 @@ def scenarios() -> None:
         except ScenarioError as exc:
             table.add_row(path.name, "[red]invalid[/]", str(exc))
             continue
-        table.add_row(f"scenarios/{path.name}", scenario.name, scenario.description.strip())
+        table.add_row(path.name, scenario.name, scenario.description.strip())
     console.print(table)

@@ -37,9 +37,10 @@ TargetsOpt = Annotated[
 
 def read_targets(path: Path | None):
     """The targets file given, or the bundled 2016 targets."""
-    from sim.experiments.targets import DEFAULT_TARGETS, load_targets
+    from sim.experiments.targets import load_targets
+    from sim.scenario.bundled import calibration_file
 
-    return load_targets(path if path is not None else DEFAULT_TARGETS)
+    return load_targets(path if path is not None else calibration_file("targets_2016.yaml"))
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Calibration targets, installed as the data package ``sim.data.calibration`` (pyproject.toml)."""

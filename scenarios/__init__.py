@@ -1,0 +1,1 @@
+"""The bundled scenarios, installed as the data package ``sim.data.scenarios`` (pyproject.toml)."""
