@@ -22,7 +22,9 @@ def test_every_cell_holds_the_reference_and_each_lever_lowered_and_raised():
     assert len(cells) == 4 and len(points) == 4 * (1 + 2 * len(LEVERS))
     first = points[: 1 + 2 * len(LEVERS)]
     assert first[0][1] == cells[0]
-    assert first[1][1]["enforcement.prosecution_rate"] == pytest.approx(0.3025 * 0.75)
+    assert first[1][1]["enforcement.prosecution_rate"] == pytest.approx(
+        base.enforcement.prosecution_rate * 0.75
+    )
     assert all(changes["beliefs.law_awareness"] == 0 for _, changes in first)
 
 

@@ -51,7 +51,7 @@ def test_the_change_is_a_scheduled_announced_policy_change():
     assert change.week == 52 and change.announce
     assert change.set == {"enforcement.max_sentence_years": 10.0}  # fine_multiple is unchanged
     assert policy_scenario(baseline, 52, lever_values(baseline)) is baseline
-    # A slider shows 0.02504 as 0.03 (its step is 0.01): within half a step is not a change.
+    # A slider shows 0.0265 as 0.03 (its step is 0.01): within half a step is not a change.
     assert policy_scenario(baseline, 52, {"conviction_rate": 0.03}) is baseline
 
 

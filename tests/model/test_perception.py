@@ -17,6 +17,7 @@ from helpers import CLOSED
 from sim.model import beliefs, rules
 from sim.model.model import DeterrenceModel
 from sim.scenario import PolicyChange, apply_changes, load_scenario
+from sim.scenario.schema import EnforcementParams
 
 SMALL = ["population.sellers=3000", "weeks=60", "burn_in_weeks=10", "replications=1"]
 # The perception tests run on the closed model (ODD 4.6 to 4.9 off), so that no displacement,
@@ -205,7 +206,8 @@ def test_priors_lie_between_the_2016_sanctions_and_the_scenarios_by_law_awarenes
         sc = scenario("enforcement.prosecution_rate=0.9", f"beliefs.law_awareness={awareness}")
         model = DeterrenceModel(sc, 1, "vector")
         leniency = np.asarray(sc.enforcement.regional_leniency)
-        expected = leniency * (0.3025 + awareness * (0.9 - 0.3025))  # 0.3025: the 2016 rate
+        before = EnforcementParams().prosecution_rate  # the 2016 rate: the schema's default
+        expected = leniency * (before + awareness * (0.9 - before))
         np.testing.assert_allclose(model.priors.mean["pursuit"], expected, rtol=1e-5)
         model.release()
 

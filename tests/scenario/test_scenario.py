@@ -211,7 +211,7 @@ def test_apply_changes_returns_a_validated_copy():
     base = load_scenario("baseline_2016")
     changed = apply_changes(base, {"enforcement.prosecution_rate": 0.9})
     assert changed.enforcement.prosecution_rate == 0.9
-    assert base.enforcement.prosecution_rate == 0.3025
+    assert base.enforcement.prosecution_rate == 0.2625
     with pytest.raises(ScenarioError):
         apply_changes(base, {"enforcement.prosecution_rate": -1})
 
