@@ -17,7 +17,14 @@ from matplotlib.backends.backend_pdf import PdfPages
 
 from sim._version import __version__
 from sim.experiments.compare import Comparison
-from sim.reporting.findings import KEY_METRICS, displacement, finding, honest_harm, provenance
+from sim.reporting.findings import (
+    FINDING_METRICS,
+    KEY_METRICS,
+    displacement,
+    finding,
+    honest_harm,
+    provenance,
+)
 from sim.reporting.format import short_number as _fmt
 from sim.reporting.plots import plot_beliefs, plot_change, plot_funnel, plot_timeseries
 from sim.scenario import all_fields, field_value
@@ -42,12 +49,14 @@ def _text_page(pdf: PdfPages, title: str, paragraphs: list[str], footer: str) ->
     figure = plt.figure(figsize=PAGE)
     figure.text(0.06, 0.93, title, fontsize=20, weight="bold", va="top")
     lines = sum(len(textwrap.wrap(p, 120) or [""]) for p in paragraphs)
-    size = 11 if lines <= 24 else 9
-    step = 0.03 if lines <= 24 else 0.024
+    # Three sizes (smaller type, longer lines), so that about 40 lines fit above the footer.
+    size, step, width = (
+        (11, 0.03, 120) if lines <= 24 else (9, 0.024, 145) if lines <= 32 else (8, 0.019, 165)
+    )
     y = 0.86
     for paragraph in paragraphs:
         bold = paragraph.startswith("**")
-        for line in textwrap.wrap(paragraph.strip("*"), 120) or [""]:
+        for line in textwrap.wrap(paragraph.strip("*"), width) or [""]:
             figure.text(0.06, y, line, fontsize=size, va="top", weight="bold" if bold else None)
             y -= step
         y -= step / 3
@@ -155,7 +164,7 @@ def write_brief(comparison: Comparison, path: Path) -> Path:
     findings = []
     for scenario, rows in comparison.table.groupby("scenario", sort=False):
         findings.append(f"**{scenario} against {comparison.baseline}**")
-        for metric in KEY_METRICS:
+        for metric in FINDING_METRICS:
             findings += [finding(row) for _, row in rows[rows.metric == metric].iterrows()]
         findings += [line for line in (displacement(rows), honest_harm(rows)) if line]
     first = comparison.results[0]
