@@ -125,9 +125,10 @@ def code_provenance() -> dict[str, object]:
 # 20,000 sellers and 8 contacts (tracemalloc, tests/experiments/test_provenance.py), less at
 # full scale (``make bench``). Agents: about 1,530 bytes per seller measured as the resident
 # size of a 50,000-seller model, rounded up.
-# The open model (ODD 4.6 to 4.9) adds the police belief, three flags and the week's draws of
-# the channel and exit streams: about 30 bytes more per seller of the pool.
-BYTES_PER_SELLER = {"vector": (195, 9), "agents": (1_700, 16)}
+# The open model (ODD 4.6 to 4.9) adds the police belief, three flags, the week's draws of the
+# channel, police and exit streams and the second channel's temporaries: at most 311 bytes per
+# seller of the pool at 20,000 sellers and 8 contacts (tracemalloc), counted as 240 + 9 a contact.
+BYTES_PER_SELLER = {"vector": (240, 9), "agents": (1_700, 16)}
 
 
 def memory_estimate(scenario: Scenario, engine: str = "vector") -> int:

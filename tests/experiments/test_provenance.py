@@ -15,11 +15,15 @@ from sim.model.model import DeterrenceModel
 from sim.scenario import load_scenario
 
 
-def _scenario(sellers: int, degree: int = 8, weeks: int = 80):
+def _scenario(sellers: int, degree: int = 8, weeks: int = 80, entry_rate: float = 0.0):
     return small(
         weeks=weeks,
         burn_in_weeks=0,
-        **{"population.sellers": sellers, "population.network_degree": degree},
+        **{
+            "population.sellers": sellers,
+            "population.network_degree": degree,
+            "population.entry_rate": entry_rate,
+        },
     )
 
 
@@ -36,6 +40,10 @@ def test_memory_estimate_grows_linearly_with_sellers_and_contacts(engine):
     steps = [estimate(10_000, d + 8) - estimate(10_000, d) for d in (0, 8, 16, 92)]
     assert len(set(steps)) == 1 and steps[0] > 0
     assert estimate(10_000, 0) > 0
+    # The engines hold every newcomer of the run from the start: the estimate counts the pool.
+    closed = memory_estimate(_scenario(10_000, 8, weeks=104), engine)
+    open_pool = memory_estimate(_scenario(10_000, 8, weeks=104, entry_rate=0.5), engine)
+    assert open_pool == closed * 2  # 0.5 a year over two years: twice the sellers
 
 
 def test_the_agents_engine_is_estimated_far_heavier():
@@ -48,7 +56,7 @@ def test_a_real_model_stays_within_the_estimate(degree):
     # Measured with tracemalloc (numpy reports its arrays to it): what a vector model of
     # 20,000 sellers holds after some weeks is below the estimate, and its peak, with the
     # temporaries of drawing the population and the network, within a tenth above it.
-    scenario = _scenario(20_000, degree, weeks=8)
+    scenario = _scenario(20_000, degree, weeks=8, entry_rate=0.08)
     estimate = memory_estimate(scenario, "vector")
     gc.collect()
     tracemalloc.start()
