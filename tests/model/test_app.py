@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 from helpers import DETER_SIM
 
+from sim.scenario import load_scenario
+
 pytestmark = pytest.mark.integration
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -161,7 +163,8 @@ def test_moving_a_lever_and_stepping_changes_the_numbers_and_the_chart(served, b
         "the moved levers on the page",
     )
     moved = browser.find_element(By.CSS_SELECTOR, "p.deter-levers").text
-    assert "prosecution rate 0.302 → 1" in moved
+    baseline_rate = load_scenario("baseline_2016").enforcement.prosecution_rate
+    assert f"prosecution rate {baseline_rate:.3g} → 1" in moved
     assert start < 1.0
 
     for steps in range(1, 13):
