@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import mesa
+import pytest
 from helpers import ROOT
 
 KEYS = (
@@ -18,6 +19,7 @@ KEYS = (
 )
 
 
+@pytest.mark.slow  # about 55 s: the whole benchmark at a small size
 def test_bench_script_prints_and_writes_its_figures(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
@@ -40,6 +42,7 @@ def test_bench_script_prints_and_writes_its_figures(tmp_path):
         assert "models kept by Mesa's Agent._ids: 20" in result.stdout
 
 
+@pytest.mark.slow  # about 20 s: starts a Dask cluster
 def test_sweep_bench_prints_throughput_and_dask_overhead(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(

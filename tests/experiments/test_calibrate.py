@@ -37,6 +37,7 @@ def _targets_from(stats: pd.DataFrame, metrics: list[str], path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # about 60 s: a whole fit
 def test_calibration_recovers_known_parameters_from_the_models_own_output(tmp_path):
     # Referrals and cases pursued identify the referral and prosecution rates (each moment
     # moves with its own parameter). Targets: the model's own output at known values, on the

@@ -168,6 +168,7 @@ def test_the_inputs_may_not_name_the_same_scenario_twice():
         read_inputs(["strict", "strict"], [])
 
 
+@pytest.mark.slow  # about 40 s: four compare and brief runs
 def test_compare_and_brief_never_replace_results_silently(folders, tmp_path):
     """A second compare into the same --out is refused; without --out a new folder is used."""
     run = ["compare", "baseline_2016", "strict", *SMALL, "--backend", "serial"]

@@ -152,6 +152,7 @@ def _cli_sweep(out: Path, *extra: str) -> list[str]:
     return args + list(extra)
 
 
+@pytest.mark.slow  # about 30 s
 def test_a_sweep_killed_with_sigkill_and_resumed_has_the_rows_of_an_uninterrupted_one(tmp_path):
     killed = tmp_path / "killed"
     process = subprocess.Popen(

@@ -98,6 +98,7 @@ def test_unknown_engine_is_refused():
         DeterrenceModel(small(), 1, "turbo")
 
 
+@pytest.mark.slow  # about 20 s each: the procedure over many seeds
 @pytest.mark.parametrize("name", ["baseline_2016", "strict"])
 def test_equivalence_procedure_accepts_the_same_engine_with_other_seeds(name):
     scenario = _scenario(name)
