@@ -360,6 +360,9 @@ class CounterfeiterAgents:
         for seller in first:
             seller.newcomer = False
         week.tally("entrants", len(first))
+        hazard = self.model.params.population.exit_hazard
+        if hazard <= 0:  # no idle set and no exit stream when nobody leaves
+            return
         idle = np.array(
             [
                 s.index
@@ -368,7 +371,6 @@ class CounterfeiterAgents:
             ],
             dtype=np.intp,
         )
-        hazard = self.model.params.population.exit_hazard
         gone = entry.leaving(idle, hazard, week.rng("exit"), self.n)
         for i in gone:
             self.sellers[i].state = SellerState.ABSENT

@@ -229,10 +229,12 @@ class CounterfeiterArrays(mesa.Agent):
         first = self._active_index[self.newcomer[self._active_index]]
         self.newcomer[first] = False
         week.tally("entrants", len(first))
-        idle = np.flatnonzero(free & ~self.active & ~self.case_open)
-        gone = entry.leaving(idle, p.population.exit_hazard, week.rng("exit"), self.n)
-        state[gone] = SellerState.ABSENT
-        week.tally("exits", len(gone))
+        hazard = p.population.exit_hazard
+        if hazard > 0:  # no idle set and no exit stream when nobody leaves
+            idle = np.flatnonzero(free & ~self.active & ~self.case_open)
+            gone = entry.leaving(idle, hazard, week.rng("exit"), self.n)
+            state[gone] = SellerState.ABSENT
+            week.tally("exits", len(gone))
 
     def arrive(self, sellers: range) -> None:
         """Potential sellers of the pool arrive: dormant, with no store (ODD 4.8)."""

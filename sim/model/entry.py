@@ -102,14 +102,12 @@ def leaving(idle: np.ndarray, hazard: float, rng: np.random.Generator, pool: int
 
     Args:
         idle: Pool indices of the sellers who sat out this week (dormant, no open case).
-        hazard: ``population.exit_hazard``.
+        hazard: ``population.exit_hazard`` (> 0; the engines skip the draw at 0).
         rng: The week's generator of the exit stream.
         pool: Size of the pool.
 
     Returns:
         The indices of ``idle`` that leave, increasing.
     """
-    if hazard <= 0:
-        return idle[:0]
     u = rng.random(pool)
     return idle[u[idle] < hazard]
