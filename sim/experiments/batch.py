@@ -42,7 +42,7 @@ from sim.experiments.statistics import metric_statistics, summarise_replications
 from sim.experiments.store import read_table, write_json, write_table
 from sim.model.metrics import ID_COLUMNS, METRIC_NAMES
 from sim.model.streams import replication_seeds
-from sim.scenario import Scenario, apply_changes, field_value, resolved_yaml
+from sim.scenario import Scenario, apply_changes, field_value, resolved_yaml, validate_data
 
 BATCH_FILE = "batch.json"
 POINTS_FILE = "points.csv"
@@ -149,6 +149,11 @@ class Batch:
         replications: Replications per point.
         definition: What was asked for, recorded and compared on resume.
         engine: ``vector`` or ``agents``.
+        seed_groups: Per point, its group: points of a group share their replication seeds
+            (common random numbers), groups do not. ``None``: one group.
+
+    A point's changes may hold ``schedule``: the list of its policy changes (which replaces
+    the base's schedule).
     """
 
     out: Path
@@ -158,12 +163,15 @@ class Batch:
     replications: int
     definition: dict[str, Any]
     engine: str = "vector"
+    seed_groups: list[int] | None = None
 
     def __post_init__(self) -> None:
-        self.scenarios = [
-            apply_changes(self.base, changes, source=label) for label, changes in self.points
-        ]
-        self.seeds = replication_seeds(self.base.seed, self.replications)
+        self.scenarios = [point_scenario(self.base, label, c) for label, c in self.points]
+        groups = self.seed_groups or [0] * len(self.points)
+        r = self.replications
+        seeds = replication_seeds(self.base.seed, (max(groups, default=0) + 1) * r)
+        self.seeds = seeds[:r]
+        self.point_seeds = [seeds[g * r : (g + 1) * r] for g in groups]
 
     # -- the definition on disk --------------------------------------------------------------
     def signature(self) -> dict[str, Any]:
@@ -177,7 +185,7 @@ class Batch:
             "seeds": self.seeds,
             "engine": self.engine,
             "points": [[label, changes] for label, changes in self.points],
-        }
+        } | ({"seed_groups": self.seed_groups} if self.seed_groups is not None else {})
 
     def prepare(self, resume: bool, force: bool) -> None:
         """Create the folder, or check that it holds this batch when resuming.
@@ -206,7 +214,8 @@ class Batch:
 
     def points_table(self) -> pd.DataFrame:
         """One row per point: its number, label and the value of every varied parameter."""
-        names = list(dict.fromkeys(name for _, changes in self.points for name in changes))
+        names = list(dict.fromkeys(n for _, changes in self.points for n in changes))
+        names = [n for n in names if n != "schedule"]
         labels = [label for label, _ in self.points]
         rows = []
         for point, (scenario, label) in enumerate(zip(self.scenarios, labels, strict=True)):
@@ -221,7 +230,7 @@ class Batch:
         """Every run of the batch, in a fixed order."""
         specs = []
         for point, scenario in enumerate(self.scenarios):
-            for replication, seed in enumerate(self.seeds):
+            for replication, seed in enumerate(self.point_seeds[point]):
                 run_id = point * self.replications + replication
                 specs.append(
                     RunSpec(
@@ -332,6 +341,17 @@ class Batch:
             stats.insert(0, "point", int(point))
             parts.append(stats.drop(columns=["scenario"]))
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def point_scenario(base: Scenario, label: str, changes: dict[str, Any]) -> Scenario:
+    """The scenario of a point: ``base`` with its changes (and its own schedule, if given)."""
+    changes = dict(changes)
+    schedule = changes.pop("schedule", None)
+    scenario = apply_changes(base, changes, source=label)
+    if schedule is None:
+        return scenario
+    data = scenario.model_dump(mode="python", exclude={"extends"}) | {"schedule": schedule}
+    return validate_data(data, label)
 
 
 def _existing_record(spec: RunSpec) -> RunRecord:

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.errors import ScenarioError
 from sim.experiments.execution import ExecutionOptions
 from sim.experiments.folders import clear
 from sim.experiments.runner import Results, run_scenario
@@ -26,7 +24,7 @@ from sim.experiments.store import write_table
 from sim.model.metrics import METRIC_NAMES
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.bundled import calibration_file
-from sim.scenario.safe_yaml import safe_load
+from sim.scenario.safe_yaml import load_model_file
 
 DEFAULT_TARGETS = calibration_file("targets_2016.yaml")  # bundled: found from any folder
 # Replications of a scenario run to be set beside the targets, unless the user says otherwise:
@@ -93,33 +91,7 @@ def load_targets(path: str | Path) -> TargetSet:
         ScenarioError: the file is missing, not YAML, or not a valid targets file (the message
             names the file, the field and what is allowed).
     """
-    path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        raise ScenarioError(
-            source,
-            "",
-            "targets file not found"
-            if not path.exists()
-            else "is not a file (a YAML targets file is expected)",
-        )
-    try:
-        data = safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ScenarioError(source, "", "is not a UTF-8 text file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ScenarioError(source, "", f"invalid YAML{where}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(source, "", "a mapping with name and targets is expected")
-    try:
-        return TargetSet.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        raise ScenarioError(source, field, message) from None
+    return load_model_file(path, TargetSet, "targets file")
 
 
 def target_table(stats: pd.DataFrame, targets: TargetSet) -> pd.DataFrame:

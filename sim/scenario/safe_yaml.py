@@ -6,9 +6,13 @@ its size with every alias expanded is counted on the node graph before it is con
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -97,3 +101,41 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int])
         )
     sizes[key] = size
     return size
+
+
+def load_model_file(path: str | Path, model: type[M], what: str) -> M:
+    """Read a YAML file and validate it as ``model`` (a targets or patterns file).
+
+    Args:
+        path: The file.
+        model: The pydantic model of its content.
+        what: What the file is, for messages ("targets file").
+
+    Raises:
+        ScenarioError: the file is missing, not UTF-8 YAML, or invalid (the message names the
+            file, the field and what is allowed).
+    """
+    from sim.errors import ScenarioError
+
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        detail = f"{what} not found" if not path.exists() else f"is not a file (a YAML {what})"
+        raise ScenarioError(source, "", detail)
+    try:
+        data = safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ScenarioError(source, "", "is not a UTF-8 text file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ScenarioError(source, "", f"invalid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(source, "", f"a mapping is expected (a YAML {what})")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise ScenarioError(source, field, message) from None

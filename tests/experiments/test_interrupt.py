@@ -183,7 +183,7 @@ def _assert_stopped_cleanly(stopped: Stopped) -> None:
 
 
 # -- Ctrl-C during `run` ------------------------------------------------------------------------
-@pytest.fixture(scope="module", params=["process", "dask"])
+@pytest.fixture(scope="module", params=["process", pytest.param("dask", marks=pytest.mark.slow)])
 def interrupted_run(request, tmp_path_factory):
     """`deter-sim run` without --out, beside an earlier complete result, stopped by Ctrl-C."""
     cwd = tmp_path_factory.mktemp(f"run-{request.param}")
@@ -221,7 +221,7 @@ def test_ctrl_c_during_run_says_interrupted_in_one_line(interrupted_run):
 
 
 # -- Ctrl-C during `sweep`, then --resume ---------------------------------------------------------
-@pytest.fixture(scope="module", params=["process", "dask"])
+@pytest.fixture(scope="module", params=["process", pytest.param("dask", marks=pytest.mark.slow)])
 def interrupted_sweep(request, tmp_path_factory):
     """A sweep stopped by Ctrl-C once at least two of its runs are written."""
     out = tmp_path_factory.mktemp(f"sweep-{request.param}") / "sweep"
@@ -379,6 +379,7 @@ def test_a_full_disk_gives_one_line_and_no_result(kind, tmp_path):
             assert pq.read_table(path).num_rows == WEEKS
 
 
+@pytest.mark.slow  # about 20 s: a whole sweep, serial
 def test_a_disk_that_fills_up_after_the_runs_gives_one_line(tmp_path):
     out = tmp_path / "out"
     # Room for each run's rows (about 34 kB) but not for sweep_stats.csv (about 58 kB).

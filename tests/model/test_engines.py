@@ -111,6 +111,7 @@ def test_equivalence_procedure_accepts_the_same_engine_with_other_seeds(name):
 # Only where the strike limit matters: under strict, sellers leave through the courts and a
 # strike limit one higher changes the stores closed by well under 1% (410 against 408 a year at
 # this size), an effect no test of 30 seeds could see.
+@pytest.mark.slow  # about 18 s
 @pytest.mark.parametrize("name", ["baseline_2016"])
 def test_equivalence_procedure_detects_a_strike_limit_off_by_one(name):
     scenario = _scenario(name)

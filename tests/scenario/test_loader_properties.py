@@ -37,7 +37,7 @@ def _round_trip(scenario: Scenario, folder: Path) -> None:
 
 
 @given(document=documents(), name=FILE_NAMES)
-@budget(600)
+@budget(200)
 def test_random_files_give_a_scenario_or_a_scenario_error(document, name, scratch):
     content, base = document
     with tempfile.TemporaryDirectory(dir=scratch) as folder:
@@ -50,7 +50,7 @@ def test_random_files_give_a_scenario_or_a_scenario_error(document, name, scratc
 
 
 @given(name=st.sampled_from(BUNDLED), sets=st.lists(overrides, min_size=1, max_size=3))
-@budget(600)
+@budget(200)
 def test_random_overrides_give_a_scenario_or_a_scenario_error(name, sets):
     path = SCENARIOS / f"{name}.yaml"
     scenario, error = load_or_error(path, sets, list(SCENARIOS.glob("*.yaml")))

@@ -1,0 +1,383 @@
+"""History matching of the model to its patterns (`calibrate --method history-matching`).
+
+Waves of ``sim.experiments.matching`` over the uncertain parameters of a patterns file
+(``sim.experiments.patterns``): each wave's design runs as one batch
+(``sim.experiments.batch``: resumable, on every backend), one run per design point and
+variant, the variants of a point on the point's own seeds and the points on different seeds
+(so that the emulators' nuggets measure the noise of one run). When the space not ruled out
+stops shrinking, candidates drawn from it are *confirmed* by the simulator itself on fresh
+seeds: a candidate whose every matched pattern, measured over its replications, is within
+the pattern's uncertainty (even after two standard errors of the Monte Carlo mean) joins the
+ensemble. Held-out patterns are measured and reported, never used to choose.
+
+Layout of a history-matching folder::
+
+    history_matching.json   what was asked for (checked on --resume)
+    waves/wave-NN/          the batch of wave NN (design.csv: its points)
+    waves.csv               per wave: points, runs failed, the share of the space left
+    diagnostics.csv         per wave and pattern: emulator nugget, leave-one-out checks
+    design.csv              every design point of every wave, with its measured patterns
+    confirm/                the batch of the confirmation runs
+    confirmation.csv        per candidate: parameters, patterns measured, within or not
+    ensemble.csv            the accepted parameter sets (set_id, parameters, patterns)
+    manifest.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import DeterSimError
+from sim.experiments.batch import Batch
+from sim.experiments.execution import ExecutionOptions
+from sim.experiments.folders import claim_batch_folder
+from sim.experiments.matching import (
+    CANDIDATES,
+    Matching,
+    Wave,
+    history_match,
+    implausibility,
+    maximin,
+    sample_plausible,
+    to_values,
+)
+from sim.experiments.patterns import (
+    PatternSet,
+    emulated,
+    measure,
+    pattern_scenario,
+    policies_of,
+    set_changes,
+    variant_point,
+    variants,
+)
+from sim.experiments.provenance import manifest
+from sim.experiments.store import write_json, write_table
+from sim.scenario import Scenario, resolved_yaml
+
+MARKER = "history_matching.json"
+SET_COLUMN = "set_id"
+
+
+class TooFewRunsError(DeterSimError):
+    """Too many runs of a wave failed for its emulators to be trusted."""
+
+
+@dataclass
+class HistoryMatching:
+    """What a history matching found."""
+
+    matching: Matching
+    confirmation: pd.DataFrame
+    ensemble: pd.DataFrame
+    waves: pd.DataFrame
+    diagnostics: pd.DataFrame
+    out: Path
+    wall_seconds: float
+
+
+def wave_seed(root: int, wave: int) -> int:
+    """The root seed of wave ``wave`` (0: the confirmation runs), distinct for each wave."""
+    state = np.random.SeedSequence([root, wave]).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
+class PatternRuns:
+    """Runs parameter sets through batches and measures their patterns.
+
+    Args:
+        patterns: The patterns file.
+        base: Its scenario.
+        out: The history-matching folder.
+        options: How to execute the runs.
+        resume: Reuse runs already on disk.
+        on_runs: Progress of the current batch (finished, in all).
+    """
+
+    def __init__(
+        self,
+        patterns: PatternSet,
+        base: Scenario,
+        out: Path,
+        options: ExecutionOptions,
+        resume: bool,
+        on_runs: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.patterns, self.base, self.out = patterns, base, out
+        self.options, self.resume, self.on_runs = options, resume, on_runs
+        self.policies = policies_of(patterns)
+
+    def run(
+        self, folder: Path, values: pd.DataFrame, replications: int, seed: int, which: list
+    ) -> pd.DataFrame:
+        """Measure the patterns ``which`` at each parameter set (row of ``values``).
+
+        Returns:
+            One row per set and replication: ``set``, ``replication``, then each pattern's
+            measure (NaN where a run failed or the measure is undefined).
+        """
+        needed = variants(which)
+        points, groups, keys = [], [], []
+        for i, row in enumerate(values.to_dict("records")):
+            changes = set_changes(self.patterns, row)
+            for variant in needed:
+                points.append(
+                    (
+                        f"set-{i:04d}/{variant}",
+                        variant_point(self.base, changes, variant, self.policies),
+                    )
+                )
+                groups.append(i)
+                keys.append((i, variant))
+        base = self.base.model_copy(update={"seed": seed, "replications": replications})
+        batch = Batch(
+            folder,
+            "history-matching",
+            base,
+            points,
+            replications,
+            {"patterns": self.patterns.name},
+            self.options.engine,
+            seed_groups=groups,
+        )
+        batch.prepare(resume=self.resume, force=False)
+        with self.options.executor() as pool:
+            index = batch.execute(pool, self.on_runs)
+        failed = index.status.ne("ok").groupby(index.point).any()
+        frame = batch.timeseries()
+        by_point = dict(tuple(frame.groupby("point"))) if len(frame) else {}
+        rows = []
+        for i in range(len(values)):
+            runs, ok = {}, True
+            for point, (j, variant) in enumerate(keys):
+                if j == i:
+                    ok &= not bool(failed.get(point, True))
+                    runs[variant] = by_point.get(point)
+            row = {"set": i}
+            measured = {
+                p.id: measure(p, runs, self.base) if ok else np.full(replications, np.nan)
+                for p in which
+            }
+            for r in range(replications):
+                rows.append(
+                    row | {"replication": r} | {k: float(v[r]) for k, v in measured.items()}
+                )
+        return pd.DataFrame(rows)
+
+
+def calibrate_history(
+    patterns: PatternSet,
+    out: Path,
+    options: ExecutionOptions,
+    *,
+    wave_size: int = 60,
+    max_waves: int = 6,
+    sets: int = 100,
+    candidates: int | None = None,
+    confirm_replications: int = 2,
+    stop_ratio: float = 0.8,
+    resume: bool = False,
+    force: bool = False,
+    on_wave: Callable[[Wave], None] | None = None,
+    on_runs: Callable[[int, int], None] | None = None,
+    draws: int = CANDIDATES,
+) -> HistoryMatching:
+    """Waves of history matching, then the confirmation of the candidates left.
+
+    Args:
+        patterns: The patterns file (its scenario, parameters and patterns).
+        out: The history-matching folder.
+        options: How to execute the runs.
+        wave_size: Design points per wave (each runs once per variant).
+        max_waves: Most waves.
+        sets: Parameter sets wanted in the ensemble.
+        candidates: Candidates confirmed by the simulator (default: 1.5 x ``sets``).
+        confirm_replications: Replications of each candidate, on fresh seeds.
+        stop_ratio: Stop once a wave keeps more than this share of the space left.
+        resume: Finish a stopped history matching in ``out`` (same settings).
+        force: Replace what ``out`` holds.
+        on_wave: Called with each finished wave.
+        on_runs: Progress of the current batch (finished, in all).
+        draws: Candidates drawn to find the space left.
+
+    Returns:
+        The waves, the confirmation table and the ensemble.
+
+    Raises:
+        FolderError: ``out`` holds other results.
+        TooFewRunsError: most runs of a wave failed.
+    """
+    base = pattern_scenario(patterns)
+    candidates = candidates or math.ceil(1.5 * sets)
+    definition = {
+        "kind": "history-matching",
+        "patterns": patterns.model_dump(mode="json"),
+        "scenario_sha256": hashlib.sha256(resolved_yaml(base).encode()).hexdigest(),
+        "wave_size": wave_size,
+        "max_waves": max_waves,
+        "candidates": candidates,
+        "confirm_replications": confirm_replications,
+        "stop_ratio": stop_ratio,
+        "draws": draws,
+        "engine": options.engine,
+    }
+    claim_batch_folder(out, MARKER, definition, resume, force, "history matching")
+    started = time.perf_counter()
+    runner = PatternRuns(patterns, base, out, options, resume, on_runs)
+    matched = patterns.matched
+    observations = [p.observation() for p in matched]
+    dims = patterns.dimensions
+    designs: list[pd.DataFrame] = []
+
+    def simulate(wave: int, design: np.ndarray) -> pd.DataFrame:
+        values = to_values(dims, design)
+        folder = out / "waves" / f"wave-{wave:02d}"
+        measured = runner.run(folder, values, 1, wave_seed(base.seed, wave), matched)
+        if measured[[p.id for p in matched]].isna().all(axis=1).mean() > 0.5:
+            raise TooFewRunsError(f"{folder}: most runs failed; see run_index.csv")
+        write_table(folder / "design.csv", values.assign(point=range(len(values))))
+        outputs = pd.DataFrame({p.id: emulated(p, measured[p.id]) for p in matched})
+        ids = [p.id for p in matched]
+        designs.append(pd.concat([values.assign(wave=wave), measured[ids]], axis=1))
+        return outputs
+
+    matching = history_match(
+        dims,
+        observations,
+        simulate,
+        wave_size=wave_size,
+        max_waves=max_waves,
+        seed=base.seed,
+        stop_ratio=stop_ratio,
+        candidates=draws,
+        on_wave=on_wave,
+    )
+    waves = wave_table(matching)
+    diagnostics = pd.concat([w.diagnostics for w in matching.waves], ignore_index=True)
+    write_table(out / "waves.csv", waves)
+    write_table(out / "diagnostics.csv", diagnostics)
+    write_table(out / "design.csv", pd.concat(designs, ignore_index=True))
+
+    rng = np.random.default_rng(wave_seed(base.seed, 0))
+    left, _ = sample_plausible(matching.waves, observations, len(dims), rng, draws)
+    chosen = to_values(dims, maximin(left, candidates, rng))
+    measured = runner.run(
+        out / "confirm", chosen, confirm_replications, wave_seed(base.seed, 0), patterns.patterns
+    )
+    last = matching.waves[-1]
+    confirmation = confirm_table(patterns, chosen, measured, last)
+    write_table(out / "confirmation.csv", confirmation)
+    ensemble = ensemble_table(patterns, confirmation, sets)
+    write_table(out / "ensemble.csv", ensemble)
+    wall = time.perf_counter() - started
+    write_json(
+        out / "manifest.json",
+        manifest(
+            "history-matching",
+            base,
+            [wave_seed(base.seed, w) for w in range(len(matching.waves) + 1)],
+            options,
+            wall,
+            patterns=patterns.name,
+            method="history matching with Gaussian-process emulators (scikit-learn), "
+            "implausibility cut-off 3, then confirmation runs on fresh seeds",
+            waves=len(matching.waves),
+            stopped=matching.stopped,
+            nroy_fractions=matching.nroy_fractions,
+            candidates=len(chosen),
+            sets=len(ensemble),
+        ),
+    )
+    return HistoryMatching(matching, confirmation, ensemble, waves, diagnostics, out, wall)
+
+
+def wave_table(matching: Matching) -> pd.DataFrame:
+    """Per wave: design points, runs with a value, and the share of the space left."""
+    rows = []
+    before = 1.0
+    for wave in matching.waves:
+        rows.append(
+            {
+                "wave": wave.index,
+                "points": len(wave.design),
+                "points_failed": int(wave.outputs.isna().all(axis=1).sum()),
+                "nroy_fraction": wave.nroy_fraction,
+                "kept_of_previous": wave.nroy_fraction / before if before else math.nan,
+            }
+        )
+        before = wave.nroy_fraction
+    return pd.DataFrame(rows)
+
+
+def confirm_table(
+    patterns: PatternSet, values: pd.DataFrame, measured: pd.DataFrame, last: Wave
+) -> pd.DataFrame:
+    """Per candidate: its parameters, each pattern's mean measure, and whether it is kept.
+
+    A matched pattern is met when its mean measure is within its uncertainty even after two
+    Monte Carlo standard errors (so that it stays within on other seeds); a candidate is
+    kept when it meets every matched pattern. ``implausibility`` is the largest over the
+    matched patterns of the simulated mean's distance to the observation over the
+    observation's and the mean's noise (the last wave's nugget over the replications).
+    """
+    reps = int(measured.replication.max()) + 1
+    rows = []
+    for i, row in values.reset_index(drop=True).iterrows():
+        own = measured[measured.set == i]
+        out: dict[str, Any] = {"candidate": i, **row.to_dict()}
+        kept, worst = True, 0.0
+        for p in patterns.patterns:
+            values_i = own[p.id].to_numpy(dtype=float)
+            mean = float(np.mean(values_i)) if np.isfinite(values_i).all() else math.nan
+            se = float(np.std(values_i, ddof=1) / math.sqrt(reps)) if reps > 1 else 0.0
+            met = _met(p, mean, se)
+            out[p.id] = mean
+            out[f"{p.id}_met"] = met
+            if p.use != "held_out":
+                kept &= met
+                obs = p.observation()
+                z = emulated(p, np.array([mean]))[0]
+                noise = last.emulators[p.id].simulation_variance / reps
+                worst = max(worst, float(obs.distance(z) / math.sqrt(obs.variance + noise)))
+        out["implausibility"] = worst if math.isfinite(worst) else math.inf
+        out["kept"] = bool(kept)
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def _met(pattern: Any, mean: float, se: float) -> bool:
+    """Whether a mean measure meets the pattern after two standard errors towards the edge."""
+    if not math.isfinite(mean):
+        return False
+    if pattern.on_log_scale:
+        if mean <= 0:
+            return False
+        error = abs(math.log(mean / pattern.value))
+        return error + 2 * se / mean <= math.log1p(pattern.uncertainty)
+    return pattern.within(mean - 2 * se) and pattern.within(mean + 2 * se)
+
+
+def ensemble_table(patterns: PatternSet, confirmation: pd.DataFrame, sets: int) -> pd.DataFrame:
+    """The first ``sets`` kept candidates, numbered: the ensemble."""
+    kept = confirmation[confirmation.kept].head(sets).reset_index(drop=True)
+    columns = [*patterns.fields, *(p.id for p in patterns.patterns), "implausibility"]
+    table = kept[columns].copy()
+    table.insert(0, SET_COLUMN, range(len(table)))
+    return table
+
+
+def emulated_implausibility(
+    matching: Matching, patterns: PatternSet, points: np.ndarray
+) -> np.ndarray:
+    """The last wave's largest implausibility at unit-cube points (for figures)."""
+    observations = [p.observation() for p in patterns.matched]
+    return implausibility(matching.waves[-1].emulators, observations, points).max(axis=1)
