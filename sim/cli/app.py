@@ -135,7 +135,7 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Replace what --out hold
 MetricsOpt = Annotated[str, typer.Option("--metrics", help="Comma-separated metrics reported.")]
 
 
-def _extend(
+def bundle_options(
     command: Callable[..., Any],
     given: str,
     added: dict[str, tuple[Any, Any]],
@@ -171,7 +171,7 @@ def execution_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
     The command receives them as one ``execution: ExecutionOptions`` parameter.
     """
-    return _extend(
+    return bundle_options(
         command,
         "execution",
         {
@@ -210,7 +210,7 @@ def scenario_overrides(
         overrides += [f"{key}={value}" for key, value in values.items() if value is not None]
         return overrides
 
-    return lambda command: _extend(command, "overrides", added, build)
+    return lambda command: bundle_options(command, "overrides", added, build)
 
 
 # -- output ---------------------------------------------------------------------------------------

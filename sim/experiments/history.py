@@ -47,14 +47,13 @@ from sim.experiments.matching import (
     history_match,
     implausibility,
     maximin,
-    sample_plausible,
     to_values,
 )
 from sim.experiments.patterns import (
     PatternSet,
+    check_patterns,
     emulated,
     measure,
-    pattern_scenario,
     policies_of,
     set_changes,
     variant_point,
@@ -96,7 +95,8 @@ class PatternRuns:
 
     Args:
         patterns: The patterns file.
-        base: Its scenario.
+        base: The scenario the parameter sets apply to.
+        reference: What the policies are told apart from.
         out: The history-matching folder.
         options: How to execute the runs.
         resume: Reuse runs already on disk.
@@ -107,6 +107,7 @@ class PatternRuns:
         self,
         patterns: PatternSet,
         base: Scenario,
+        reference: Scenario,
         out: Path,
         options: ExecutionOptions,
         resume: bool,
@@ -114,7 +115,7 @@ class PatternRuns:
     ) -> None:
         self.patterns, self.base, self.out = patterns, base, out
         self.options, self.resume, self.on_runs = options, resume, on_runs
-        self.policies = policies_of(patterns)
+        self.policies = policies_of(patterns, reference)
 
     def run(
         self, folder: Path, values: pd.DataFrame, replications: int, seed: int, which: list
@@ -175,6 +176,7 @@ class PatternRuns:
 
 
 def calibrate_history(
+    base: Scenario,
     patterns: PatternSet,
     out: Path,
     options: ExecutionOptions,
@@ -190,11 +192,13 @@ def calibrate_history(
     on_wave: Callable[[Wave], None] | None = None,
     on_runs: Callable[[int, int], None] | None = None,
     draws: int = CANDIDATES,
+    reference: Scenario | None = None,
 ) -> HistoryMatching:
     """Waves of history matching, then the confirmation of the candidates left.
 
     Args:
-        patterns: The patterns file (its scenario, parameters and patterns).
+        base: The scenario the parameter sets apply to (its seed fixes every design).
+        patterns: The patterns file (its parameters and patterns).
         out: The history-matching folder.
         options: How to execute the runs.
         wave_size: Design points per wave (each runs once per variant).
@@ -208,6 +212,8 @@ def calibrate_history(
         on_wave: Called with each finished wave.
         on_runs: Progress of the current batch (finished, in all).
         draws: Candidates drawn to find the space left.
+        reference: What the policies of intervention patterns are told apart from (the
+            scenario without the command line's overrides) [``base``].
 
     Returns:
         The waves, the confirmation table and the ensemble.
@@ -216,12 +222,14 @@ def calibrate_history(
         FolderError: ``out`` holds other results.
         TooFewRunsError: most runs of a wave failed.
     """
-    base = pattern_scenario(patterns)
+    reference = reference if reference is not None else base
+    check_patterns(patterns, base, reference)
     candidates = candidates or math.ceil(1.5 * sets)
     definition = {
         "kind": "history-matching",
         "patterns": patterns.model_dump(mode="json"),
         "scenario_sha256": hashlib.sha256(resolved_yaml(base).encode()).hexdigest(),
+        "reference_sha256": hashlib.sha256(resolved_yaml(reference).encode()).hexdigest(),
         "wave_size": wave_size,
         "max_waves": max_waves,
         "candidates": candidates,
@@ -232,7 +240,7 @@ def calibrate_history(
     }
     claim_batch_folder(out, MARKER, definition, resume, force, "history matching")
     started = time.perf_counter()
-    runner = PatternRuns(patterns, base, out, options, resume, on_runs)
+    runner = PatternRuns(patterns, base, reference, out, options, resume, on_runs)
     matched = patterns.matched
     observations = [p.observation() for p in matched]
     dims = patterns.dimensions
@@ -268,8 +276,7 @@ def calibrate_history(
     write_table(out / "design.csv", pd.concat(designs, ignore_index=True))
 
     rng = np.random.default_rng(wave_seed(base.seed, 0))
-    left, _ = sample_plausible(matching.waves, observations, len(dims), rng, draws)
-    chosen = to_values(dims, maximin(left, candidates, rng))
+    chosen = to_values(dims, maximin(matching.region.points, candidates, rng))
     measured = runner.run(
         out / "confirm", chosen, confirm_replications, wave_seed(base.seed, 0), patterns.patterns
     )

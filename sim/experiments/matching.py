@@ -83,7 +83,12 @@ class Observation:
 
 
 class Emulator:
-    """A Gaussian process of one output over the unit cube.
+    """An emulator of one output over the unit cube: a linear mean plus a Gaussian process.
+
+    The mean is a least-squares plane (Vernon et al. 2010 use a regression surface), whose
+    coefficients' uncertainty adds to the variance; the Gaussian process (ARD squared
+    exponential kernel plus a nugget, hyperparameters by maximum likelihood) emulates what
+    the plane leaves. The nugget is the variance of one stochastic run.
 
     Args:
         points: Design points (n, d) in the unit cube.
@@ -96,17 +101,32 @@ class Emulator:
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
-        d = points.shape[1]
-        kernel = ConstantKernel(1.0, (1e-3, 1e5)) * RBF(np.full(d, 0.5), (0.02, 100.0))
-        kernel += WhiteKernel(1e-2, (1e-9, 1.0))
+        self.points = np.asarray(points, dtype=float)
+        self.values = np.asarray(values, dtype=float)
+        n, d = self.points.shape
+        # A plane only when the points leave residual degrees of freedom to the process.
+        self.linear = n >= 2 * (d + 1)
+        design = self._regressors(self.points)
+        if self.linear:
+            self.beta, *_ = np.linalg.lstsq(design, self.values, rcond=None)
+            self.xtx_inv = np.linalg.pinv(design.T @ design)
+        else:
+            self.beta = np.array([self.values.mean()])
+            self.xtx_inv = np.array([[1.0 / n]])
+        residuals = self.values - design @ self.beta
+        kernel = ConstantKernel(1.0, (1e-4, 1e4)) * RBF(np.full(d, 0.5), (0.05, 100.0))
+        kernel += WhiteKernel(1e-2, (1e-6, 10.0))
         self.gp = GaussianProcessRegressor(
             kernel, normalize_y=True, n_restarts_optimizer=2, random_state=seed
         )
-        self.points = np.asarray(points, dtype=float)
-        self.values = np.asarray(values, dtype=float)
         with warnings.catch_warnings():  # a bound reached is a fit, not a failure
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.gp.fit(self.points, self.values)
+            self.gp.fit(self.points, residuals)
+        self.residuals = residuals
+
+    def _regressors(self, points: np.ndarray) -> np.ndarray:
+        ones = np.ones((len(points), 1))
+        return np.hstack([ones, points]) if self.linear else ones
 
     @property
     def simulation_variance(self) -> float:
@@ -115,20 +135,22 @@ class Emulator:
 
     def predict(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Emulated mean and the emulator's own variance (the nugget excluded) at ``points``."""
+        design = self._regressors(points)
         mean, sd = self.gp.predict(points, return_std=True)
-        return mean, np.maximum(sd**2 - self.simulation_variance, 0.0)
+        plane = np.einsum("ij,jk,ik->i", design, self.xtx_inv, design) * self.simulation_variance
+        return design @ self.beta + mean, np.maximum(sd**2 - self.simulation_variance, 0) + plane
 
     def leave_one_out(self) -> pd.DataFrame:
         """Leave-one-out predictions at the design points, in closed form (Rasmussen 5.4.2).
 
-        ``standardised`` is the error over its predicted sd (nugget included): about 95% of
-        them within 2 and none far beyond 3 for an emulator that can be trusted.
+        The process is left without each point in turn (the plane and the hyperparameters
+        kept). ``standardised`` is the error over its predicted sd (nugget included): about
+        95% within 2 and none far beyond 3 for an emulator that can be trusted.
         """
         k_inv = cho_solve((self.gp.L_, True), np.eye(len(self.points)))
-        alpha = self.gp.alpha_
         scale = float(self.gp._y_train_std)
         sd = scale / np.sqrt(np.diag(k_inv))
-        mean = self.values - scale * alpha / np.diag(k_inv)
+        mean = self.values - scale * self.gp.alpha_ / np.diag(k_inv)
         return pd.DataFrame(
             {
                 "value": self.values,
@@ -185,34 +207,60 @@ def plausible(waves: Sequence[Wave], observations: Sequence[Observation], points
     return keep
 
 
+@dataclass
+class Region:
+    """Candidates of the space left after some waves, and the box they were drawn in.
+
+    Attributes:
+        points: Candidates not ruled out (unit cube).
+        fraction: Estimated share of the whole space left.
+        low, high: The box of the next draw: the candidates' bounding box, widened.
+    """
+
+    points: np.ndarray
+    fraction: float
+    low: np.ndarray
+    high: np.ndarray
+
+
+def whole_space(dimensions: int) -> Region:
+    """The space before any wave."""
+    return Region(np.empty((0, dimensions)), 1.0, np.zeros(dimensions), np.ones(dimensions))
+
+
 def sample_plausible(
     waves: Sequence[Wave],
     observations: Sequence[Observation],
-    dimensions: int,
+    before: Region,
     rng: np.random.Generator,
     candidates: int = CANDIDATES,
-) -> tuple[np.ndarray, float]:
-    """Points of the NROY space and an estimate of its share of the whole space.
+    at_least: int = 0,
+) -> Region:
+    """Candidates of the space not ruled out by ``waves``, drawn in ``before``'s box.
 
-    Candidates are drawn uniformly in the bounding box of the last wave's plausible design
-    points (widened by a margin; the whole cube before any wave) and kept if no wave rules
-    them out. The share is the box's volume times the share of candidates kept.
+    The space left after a wave lies inside the space left before it, so uniform draws in
+    the box of the earlier region estimate its share (the box's volume times the share of
+    draws kept). Draws continue (up to ten times ``candidates``) until ``at_least`` are kept.
     """
-    low, high = np.zeros(dimensions), np.ones(dimensions)
-    if waves:
-        inside = waves[-1].design[plausible(waves, observations, waves[-1].design)]
-        if len(inside):
-            margin = 0.1 * (inside.max(axis=0) - inside.min(axis=0)) + 0.02
-            low = np.maximum(inside.min(axis=0) - margin, 0.0)
-            high = np.minimum(inside.max(axis=0) + margin, 1.0)
-    kept = []
-    for start in range(0, candidates, CHUNK):
-        n = min(CHUNK, candidates - start)
-        points = low + rng.random((n, dimensions)) * (high - low)
-        kept.append(points[plausible(waves, observations, points)])
-    points = np.concatenate(kept)
-    share = float(np.prod(high - low)) * len(points) / candidates
-    return points, share
+    kept, drawn = [], 0
+    d = len(before.low)
+    rounds = max(1, math.ceil(candidates / CHUNK))
+    while drawn < 10 * rounds * CHUNK:
+        for _ in range(rounds):
+            points = before.low + rng.random((CHUNK, d)) * (before.high - before.low)
+            kept.append(points[plausible(waves, observations, points)])
+        drawn += rounds * CHUNK
+        if sum(map(len, kept)) >= at_least:
+            break
+    points = np.concatenate(kept) if kept else np.empty((0, d))
+    fraction = float(np.prod(before.high - before.low)) * len(points) / drawn
+    if len(points):
+        margin = 0.05 * (points.max(axis=0) - points.min(axis=0)) + 0.01
+        low = np.maximum(points.min(axis=0) - margin, 0.0)
+        high = np.minimum(points.max(axis=0) + margin, 1.0)
+    else:
+        low, high = before.low, before.high
+    return Region(points, fraction, low, high)
 
 
 def maximin(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -275,6 +323,7 @@ class Matching:
 
     waves: list[Wave]
     stopped: str
+    region: Region
 
     @property
     def nroy_fractions(self) -> list[float]:
@@ -296,13 +345,17 @@ def history_match(
 ) -> Matching:
     """Run waves until the space left stops shrinking (or is empty, or ``max_waves``).
 
+    Each wave's design is a space-filling set of ``wave_size`` points of the space left, a
+    tenth of them (at least two) run twice, on other seeds, so that the emulators can tell
+    the noise of a run from the shape of the output.
+
     Args:
         dimensions: The uncertain parameters.
         observations: The outputs matched (the simulator returns a column for each id).
         simulate: Called with the wave's number and its design (unit cube); returns the
             outputs, one row per design point (NaN where a run gave no value). It may read
             earlier results from disk: the designs are fixed by ``seed`` and the outputs.
-        wave_size: Design points per wave.
+        wave_size: Design points per wave, repeats included.
         max_waves: Most waves.
         seed: Fixes every design and every fit.
         stop_ratio: Stop once a wave keeps more than this share of the space it started with.
@@ -310,36 +363,37 @@ def history_match(
         on_wave: Called with each finished wave.
 
     Returns:
-        The waves; ``stopped`` says why they stopped.
+        The waves, the space left after the last, and why they stopped.
     """
     d = len(dimensions)
     rng = np.random.default_rng(seed)
+    repeats = max(2, wave_size // 10)
     waves: list[Wave] = []
+    region = whole_space(d)
     stopped = f"{max_waves} waves run"
     for index in range(1, max_waves + 1):
-        if not waves:
-            design = first_design(d, wave_size, seed)
-        else:
-            left, _ = sample_plausible(waves, observations, d, rng, candidates)
-            design = maximin(left, wave_size, rng)
+        fresh = wave_size - repeats
+        design = maximin(region.points, fresh, rng) if waves else first_design(d, fresh, seed)
+        design = np.vstack([design, design[:repeats]])
         outputs = simulate(index, design).reset_index(drop=True)
         wave = Wave(index, design, outputs)
         fit_wave(wave, waves, observations, seed)
         waves.append(wave)
-        _, wave.nroy_fraction = sample_plausible(waves, observations, d, rng, candidates)
+        before = region.fraction
+        region = sample_plausible(waves, observations, region, rng, candidates, wave_size)
+        wave.nroy_fraction = region.fraction
         if on_wave:
             on_wave(wave)
-        before = waves[-2].nroy_fraction if len(waves) > 1 else 1.0
-        if wave.nroy_fraction == 0:
+        if region.fraction == 0:
             stopped = f"wave {index} ruled out the whole space"
             break
-        if len(waves) > 1 and wave.nroy_fraction > stop_ratio * before:
+        if len(waves) > 1 and region.fraction > stop_ratio * before:
             stopped = (
-                f"wave {index} kept {wave.nroy_fraction / before:.0%} of the space left by "
+                f"wave {index} kept {region.fraction / before:.0%} of the space left by "
                 f"wave {index - 1} (more than {stop_ratio:.0%}): the space stopped shrinking"
             )
             break
-    return Matching(waves, stopped)
+    return Matching(waves, stopped, region)
 
 
 def to_values(dimensions: Sequence[Dimension], unit: np.ndarray) -> pd.DataFrame:

@@ -169,10 +169,11 @@ class Pattern(BaseModel):
         """What history matching holds the measure against, on its emulated scale.
 
         A figure's uncertainty is a relative error taken as three standard deviations of its
-        log; a range's is the standard deviation of its ends.
+        log (of one plus the figure, so that a run that counts none has a log); a range's is
+        the standard deviation of its ends.
         """
         if self.on_log_scale:
-            z = math.log(self.value)
+            z = math.log1p(self.value)
             return Observation(self.id, z, z, (math.log1p(self.uncertainty) / 3) ** 2)
         low, high = (self.value, self.value) if self.value is not None else (self.low, self.high)
         return Observation(self.id, low, high, self.uncertainty**2)
@@ -237,7 +238,6 @@ class PatternSet(BaseModel):
 
     name: str = ID
     description: str = ""
-    scenario: str = Field(min_length=1, max_length=200)
     parameters: list[UncertainParameter] = Field(min_length=1, max_length=50)
     patterns: list[Pattern] = Field(min_length=1, max_length=100)
 
@@ -270,33 +270,63 @@ class PatternSet(BaseModel):
 
 
 def load_patterns(path: str | Path) -> PatternSet:
-    """Read and validate a patterns file, its scenario and the policies its measures name.
+    """Read and validate a patterns file.
 
     Raises:
-        ScenarioError: the file, or a scenario it names, cannot be used (one line: the file,
-            the field, what is allowed).
+        ScenarioError: the file cannot be used (one line: the file, the field, what is
+            allowed).
     """
     patterns = load_model_file(path, PatternSet, "patterns file")
-    base = pattern_scenario(patterns, path)
-    for i, pattern in enumerate(patterns.patterns):
-        if isinstance(pattern.measure, InterventionMeasure):
-            policy = _load(pattern.measure.scenario, path, f"patterns.{i}.measure.scenario")
-            fixed = sorted(set(policy_changes(base, policy)) - set(schedulable_fields()))
-            if fixed:
-                raise ScenarioError(
-                    str(path),
-                    f"patterns.{i}.measure.scenario",
-                    f"'{policy.name}' changes {fixed[0]}, which cannot change during a run",
-                )
-            weeks_needed = base.burn_in_weeks + pattern.measure.year * WEEKS_PER_YEAR
-            if weeks_needed > base.weeks:
-                raise ScenarioError(
-                    str(path),
-                    f"patterns.{i}.measure.year",
-                    f"year {pattern.measure.year} after the burn-in ends after the run "
-                    f"({base.weeks} weeks)",
-                )
+    policies_of(patterns, path=path)
     return patterns
+
+
+def check_patterns(
+    patterns: PatternSet, base: Scenario, reference: Scenario, path: str | Path = "patterns"
+) -> None:
+    """Check that ``base`` can measure every pattern.
+
+    Args:
+        patterns: The patterns.
+        base: The scenario the parameter sets apply to.
+        reference: What the policies are told apart from (``base`` without its overrides).
+        path: The patterns file, for messages.
+
+    Raises:
+        ScenarioError: a policy changes a field that cannot change during a run, or a year
+            after the burn-in ends after the run.
+    """
+    for i, pattern in enumerate(patterns.patterns):
+        if not isinstance(pattern.measure, InterventionMeasure):
+            continue
+        field = f"patterns.{i}.measure"
+        policy_of(_load(pattern.measure.scenario, path, f"{field}.scenario"), reference, path)
+        weeks_needed = base.burn_in_weeks + pattern.measure.year * WEEKS_PER_YEAR
+        if weeks_needed > base.weeks:
+            raise ScenarioError(
+                str(path),
+                f"{field}.year",
+                f"year {pattern.measure.year} after the burn-in of '{base.name}' ends after its "
+                f"{base.weeks} weeks",
+            )
+
+
+def policy_of(policy: Scenario, reference: Scenario, path: str | Path = "") -> dict[str, Any]:
+    """The changes that make ``policy`` of ``reference`` (fields that may change in a run).
+
+    Raises:
+        ScenarioError: the policy differs in a field that cannot change during a run.
+    """
+    changes = policy_changes(reference, policy)
+    fixed = sorted(set(changes) - set(schedulable_fields()))
+    if fixed:
+        raise ScenarioError(
+            str(path) or policy.name,
+            fixed[0],
+            f"'{policy.name}' differs from '{reference.name}' in {fixed[0]}, which cannot "
+            "change during a run",
+        )
+    return changes
 
 
 def _load(name: str, path: str | Path, field: str) -> Scenario:
@@ -304,11 +334,6 @@ def _load(name: str, path: str | Path, field: str) -> Scenario:
         return load_scenario(name)
     except ScenarioError as exc:
         raise ScenarioError(str(path), field, f"'{name}': {exc.detail}") from None
-
-
-def pattern_scenario(patterns: PatternSet, path: str | Path = "patterns") -> Scenario:
-    """The scenario the parameter sets apply to."""
-    return _load(patterns.scenario, path, "scenario")
 
 
 def set_changes(patterns: PatternSet, values: dict[str, float]) -> dict[str, Any]:
@@ -326,7 +351,7 @@ def variants(patterns: list[Pattern]) -> list[str]:
 
 
 def variant_point(
-    base: Scenario, changes: dict[str, Any], variant: str, policies: dict[str, Scenario]
+    base: Scenario, changes: dict[str, Any], variant: str, policies: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """The batch changes of one variant of a parameter set (a ``schedule`` for a policy)."""
     if variant == BASE:
@@ -336,19 +361,26 @@ def variant_point(
         lever, _, step = rest.rpartition(":")
         value = float(changes.get(lever, field_value(base, lever))) * (1 + float(step))
         return changes | {lever: round(value) if is_int_field(lever) else value}
-    policy = policies[rest]
     change = PolicyChange(
-        week=base.burn_in_weeks,
-        label=f"{policy.name} from week {base.burn_in_weeks}",
-        set=policy_changes(base, policy),
+        week=base.burn_in_weeks, label=f"{rest} from week {base.burn_in_weeks}", set=policies[rest]
     )
     return changes | {"schedule": [change.model_dump(mode="json", exclude_none=True)]}
 
 
-def policies_of(patterns: PatternSet, path: str | Path = "patterns") -> dict[str, Scenario]:
-    """The policies the intervention measures name, loaded once."""
-    names = {p.measure.scenario for p in patterns.patterns if p.measure.kind == "intervention"}
-    return {name: _load(name, path, "measure.scenario") for name in sorted(names)}
+def policies_of(
+    patterns: PatternSet, reference: Scenario | None = None, path: str | Path = "patterns"
+) -> dict[str, dict[str, Any]]:
+    """The changes of each policy the intervention measures name (loaded once).
+
+    Without a ``reference`` the policies are only loaded (checked) and their changes empty.
+    """
+    policies: dict[str, dict[str, Any]] = {}
+    for i, p in enumerate(patterns.patterns):
+        if p.measure.kind == "intervention" and p.measure.scenario not in policies:
+            policy = _load(p.measure.scenario, path, f"patterns.{i}.measure.scenario")
+            changes = policy_of(policy, reference, path) if reference is not None else {}
+            policies[p.measure.scenario] = changes
+    return policies
 
 
 def measure(pattern: Pattern, runs: dict[str, pd.DataFrame], base: Scenario) -> np.ndarray:
@@ -388,9 +420,9 @@ def yearly(rows: pd.DataFrame, first: int, end: int | None) -> pd.DataFrame:
 
 
 def emulated(pattern: Pattern, values: np.ndarray) -> np.ndarray:
-    """A measure on the scale history matching emulates it on (logs of figures)."""
+    """A measure on the scale history matching emulates it on (``log(1 + figure)``)."""
     values = np.asarray(values, dtype=float)
     if not pattern.on_log_scale:
         return values
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(values > 0, np.log(values), np.nan)
+        return np.where(values >= 0, np.log1p(values), np.nan)

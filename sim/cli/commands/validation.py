@@ -27,6 +27,7 @@ from sim.cli.app import (
     scenario_overrides,
 )
 from sim.cli.commands.batch import batch_end, check_batch_memory, run_batch
+from sim.cli.commands.matching import MatchingOptions, Method, matching_options
 from sim.experiments.execution import ExecutionOptions
 
 TargetsOpt = Annotated[
@@ -106,6 +107,7 @@ def targets(
 
 @app.command()
 @execution_options
+@matching_options
 @scenario_overrides(
     Annotated[
         int | None,
@@ -152,13 +154,31 @@ def calibrate(
     ] = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
+    method: Annotated[
+        Method,
+        typer.Option(
+            "--method",
+            help="least-squares: one best point for the targets (--targets, --param, "
+            "--tolerance, --step, --max-evaluations). history-matching: an ensemble of every "
+            "setting that reproduces the patterns (--patterns and the options below).",
+        ),
+    ] = Method.least_squares,
+    matching: MatchingOptions = None,
 ) -> None:
-    """Fit parameters that no source fixes to the targets (simulated method of moments).
+    """Fit parameters that no source fixes to observed figures; only parameters move.
 
-    Writes calibrated.yaml (the scenario with the fitted values), targets.csv (the fit),
-    calibration_history.csv (every trial point) and evaluations/ (their runs; --resume
-    reuses them). Only parameters move; outputs are never rescaled.
+    least-squares (simulated method of moments) writes calibrated.yaml (the scenario with the
+    fitted values), targets.csv (the fit), calibration_history.csv (every trial point) and
+    evaluations/ (their runs). history-matching writes ensemble.csv (the parameter sets that
+    reproduce every pattern), waves/, design.csv, diagnostics.csv, waves.csv,
+    confirmation.csv and nroy.png (the space left after each wave). --resume reuses every
+    run already made.
     """
+    if method is Method.history_matching:
+        from sim.cli.commands.matching import history_matching
+
+        history_matching(scenario, overrides, execution, matching, out, resume, force)
+        return
     from sim.cli.views import targets_table
     from sim.experiments.calibrate import DEFAULT_PARAMS, calibrate, check_params
     from sim.experiments.folders import default_folder

@@ -1,0 +1,162 @@
+"""``deter-sim calibrate --method history-matching``: the options and what the command prints."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sim.cli.app import bundle_options, console, err_console, progress
+from sim.experiments.execution import ExecutionOptions
+
+
+class Method(enum.StrEnum):
+    """How ``calibrate`` fits."""
+
+    least_squares = "least-squares"
+    history_matching = "history-matching"
+
+
+@dataclass(frozen=True)
+class Matching:
+    """The options of a history matching."""
+
+    patterns: Path | None
+    wave_size: int
+    waves: int
+    sets: int
+    candidates: int | None
+    confirm_replications: int
+
+
+MatchingOptions = Any  # what ``matching_options`` passes: a ``Matching``
+
+_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "patterns": (
+        Annotated[
+            Path | None,
+            typer.Option(
+                "--patterns",
+                help="Patterns file (YAML) of history matching [calibration/patterns_2016.yaml].",
+            ),
+        ],
+        None,
+    ),
+    "wave_size": (
+        Annotated[
+            int,
+            typer.Option("--wave-size", min=5, help="Design points per wave (history matching)."),
+        ],
+        30,
+    ),
+    "waves": (
+        Annotated[int, typer.Option("--waves", min=1, max=20, help="Most waves.")],
+        6,
+    ),
+    "sets": (
+        Annotated[
+            int, typer.Option("--sets", min=1, help="Parameter sets wanted in the ensemble.")
+        ],
+        100,
+    ),
+    "candidates": (
+        Annotated[
+            int | None,
+            typer.Option(
+                "--candidates",
+                min=1,
+                help="Candidates the simulator confirms after the waves [1.5 x --sets].",
+            ),
+        ],
+        None,
+    ),
+    "confirm_replications": (
+        Annotated[
+            int,
+            typer.Option(
+                "--confirm-replications",
+                min=1,
+                help="Replications of each candidate, on fresh seeds.",
+            ),
+        ],
+        2,
+    ),
+}
+
+
+def matching_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``calibrate`` the options of history matching, as one ``matching`` parameter."""
+    return bundle_options(command, "matching", _OPTIONS, Matching)
+
+
+def history_matching(
+    scenario: str,
+    overrides: list[str],
+    execution: ExecutionOptions,
+    options: Matching,
+    out: Path | None,
+    resume: bool,
+    force: bool,
+) -> None:
+    """Run a history matching of ``scenario`` and print its waves and ensemble."""
+    from sim.cli.app import check_memory
+    from sim.experiments.folders import default_folder
+    from sim.experiments.history import calibrate_history
+    from sim.experiments.patterns import DEFAULT_PATTERNS, check_patterns, load_patterns
+    from sim.scenario import apply_changes, load_scenario
+
+    path = options.patterns if options.patterns is not None else DEFAULT_PATTERNS
+    patterns = load_patterns(path)
+    base = load_scenario(scenario, overrides)
+    reference = load_scenario(scenario)
+    check_patterns(patterns, base, reference, path)
+    largest = {p.field: p.high for p in patterns.parameters if p.field == "population.sellers"}
+    check_memory([apply_changes(base, largest)], execution)
+    out_dir = out if out is not None else default_folder(base.name, "history_matching")
+    console.print(
+        f"[bold]{base.name}[/]: history matching of {len(patterns.parameters)} parameters to "
+        f"{len(patterns.matched)} patterns of '{patterns.name}' ({base.weeks} weeks, up to "
+        f"{options.waves} waves of {options.wave_size} points); {execution.describe()}"
+    )
+
+    def wave_done(wave: Any) -> None:
+        err_console.print(
+            f"  wave {wave.index}: {len(wave.design)} points; space left "
+            f"{wave.nroy_fraction:.3g} of the whole",
+            highlight=False,
+        )
+
+    with progress(rate=True) as bars:
+        task = bars.add_task("runs", total=None)
+        result = calibrate_history(
+            base,
+            patterns,
+            out_dir,
+            execution,
+            wave_size=options.wave_size,
+            max_waves=options.waves,
+            sets=options.sets,
+            candidates=options.candidates,
+            confirm_replications=options.confirm_replications,
+            resume=resume,
+            force=force,
+            on_wave=wave_done,
+            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+            reference=reference,
+        )
+    kept = int(result.confirmation.kept.sum())
+    console.print(
+        f"{result.matching.stopped}; {kept} of {len(result.confirmation)} candidates confirmed "
+        f"on fresh seeds; ensemble of {len(result.ensemble)} sets in "
+        f"[bold]{out_dir / 'ensemble.csv'}[/] ({result.wall_seconds:.0f} s)"
+    )
+    if len(result.ensemble) < options.sets:
+        err_console.print(
+            f"[bold yellow]warning:[/] {len(result.ensemble)} sets, not the {options.sets} "
+            "asked for: confirm more candidates (--candidates) or loosen the patterns",
+            highlight=False,
+        )

@@ -1,0 +1,240 @@
+"""History matching of the model to a patterns file (sim.experiments.patterns, .history).
+
+The runs are small: the baseline at 2,000 sellers and 75 weeks, two parameters, two figures,
+the drunk-driving range and a held-out elasticity (tests/data/small_patterns.yaml).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import DETER_SIM, ROOT, TESTS, deter_sim
+
+from sim.errors import ScenarioError
+from sim.experiments.patterns import (
+    BASE,
+    DEFAULT_PATTERNS,
+    Pattern,
+    check_patterns,
+    load_patterns,
+    measure,
+    variant_point,
+    variants,
+)
+from sim.scenario import load_scenario
+
+PATTERNS = TESTS / "data" / "small_patterns.yaml"
+SIZE = ["--set", "population.sellers=2000", "--weeks", "75", "--set", "burn_in_weeks=20"]
+SMALL_RUN = [
+    "calibrate",
+    "baseline_2016",
+    "--method",
+    "history-matching",
+    "--patterns",
+    str(PATTERNS),
+    *SIZE,
+    "--wave-size",
+    "8",
+    "--waves",
+    "2",
+    "--sets",
+    "3",
+    "--candidates",
+    "4",
+    "--workers",
+    "2",
+]
+
+
+# -- the patterns file -----------------------------------------------------------------------------
+def eval_field(scenario, name):
+    section, field = name.split(".")
+    return getattr(getattr(scenario, section), field)
+
+
+def test_the_bundled_patterns_name_the_2016_figures_and_the_research_ranges():
+    patterns = load_patterns(DEFAULT_PATTERNS)
+    uses = {p.id: p.use for p in patterns.patterns}
+    figures = ("referrals", "pursued", "convictions", "stores_closed", "listings_removed")
+    assert all(uses[f"{f}_2016"] == "fit" for f in figures)
+    assert uses["stores_closed_2017"] == "held_out"
+    assert {"certainty_elasticity", "severity_elasticity", "drunk_driving_first_year"} <= {
+        p.id for p in patterns.patterns if p.use == "range"
+    }
+    base = load_scenario("baseline_2016")
+    check_patterns(patterns, base, base)
+    for dim in patterns.dimensions:  # the baseline lies inside the space searched
+        value = float(eval_field(base, dim.name))
+        assert dim.low <= value <= dim.high, dim
+
+
+BAD = {
+    "unknown metric": (
+        "measure: {kind: metric, metric: referrals}",
+        "measure: {kind: metric, metric: sales}",
+        "is not a model metric",
+    ),
+    "range with a value": ("low: -0.4\n    high: 0.0", "value: -0.2", "has low and high"),
+    "low above high": ("low: 0.1\n    high: 1.0", "low: 1.0\n    high: 0.1", "must be below high"),
+    "outside the schema": (
+        "low: 0.03\n    high: 0.6",
+        "low: 0.03\n    high: 1.6",
+        "allowed values",
+    ),
+    "not a parameter": (
+        "field: platform.detection_rate",
+        "field: platform.nothing",
+        "not a scenario field",
+    ),
+    "unknown policy": ("scenario: strict", "scenario: strcit", "measure.scenario"),
+    "unknown key": ("name: small_patterns", "name: small_patterns\nweights: 3", "weights"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_a_bad_patterns_file_names_the_file_and_the_field(case, tmp_path):
+    good, bad, said = BAD[case]
+    text = PATTERNS.read_text()
+    assert good in text, good
+    path = tmp_path / "patterns.yaml"
+    path.write_text(text.replace(good, bad, 1))
+    with pytest.raises(ScenarioError) as error:
+        load_patterns(path)
+    assert str(path) in str(error.value) and said in str(error.value), str(error.value)
+
+
+def test_a_bad_patterns_file_gives_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "patterns.yaml"
+    path.write_text(PATTERNS.read_text().replace("uncertainty: 0.25", "uncertainty: -1", 1))
+    out = tmp_path / "out"
+    done = deter_sim(*SMALL_RUN[:5], str(path), *SIZE, "--out", str(out))
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(path) in lines[0] and "uncertainty" in lines[0], lines
+    assert not out.exists()
+
+
+# -- measures -------------------------------------------------------------------------------------
+def test_an_elasticity_is_the_log_change_over_the_log_step():
+    from sim.model.metrics import METRIC_NAMES
+
+    base = load_scenario("baseline_2016", ["weeks=80", "burn_in_weeks=20"])
+    pattern = Pattern.model_validate(
+        {
+            "id": "e",
+            "use": "range",
+            "measure": {
+                "kind": "elasticity",
+                "lever": "enforcement.prosecution_rate",
+                "metric": "active_sellers",
+                "step": 0.25,
+            },
+            "low": -0.3,
+            "high": -0.1,
+            "uncertainty": 0.01,
+            "source": "test",
+        }
+    )
+
+    def frame(level: float) -> pd.DataFrame:
+        rows = pd.DataFrame({"replication": 0, "week": range(80), "scenario": "", "seed": 0})
+        for name in METRIC_NAMES:
+            rows[name] = level
+        return rows
+
+    runs = {BASE: frame(100.0), pattern.measure.variant: frame(100.0 * 1.25**-0.2)}
+    assert measure(pattern, runs, base)[0] == pytest.approx(-0.2)
+
+
+def test_variants_raise_the_lever_and_start_the_policy_after_the_burn_in():
+    patterns = load_patterns(PATTERNS)
+    base = load_scenario("baseline_2016", ["weeks=80", "burn_in_weeks=20"])
+    needed = variants(patterns.patterns)
+    assert needed[0] == BASE and "policy:strict" in needed
+    changes = {"platform.referral_rate": 0.5, "platform.detection_rate": 0.2}
+    lever = variant_point(base, changes, "lever:platform.detection_rate:0.25", {})
+    assert lever["platform.detection_rate"] == pytest.approx(0.25)
+    policy = variant_point(
+        base, changes, "policy:strict", {"strict": {"enforcement.prosecution_rate": 0.95}}
+    )
+    assert policy["schedule"][0]["week"] == 20
+    assert policy["schedule"][0]["set"] == {"enforcement.prosecution_rate": 0.95}
+    assert policy["platform.referral_rate"] == 0.5
+
+
+# -- the command ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def matched(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hm") / "out"
+    done = deter_sim(*SMALL_RUN, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out, done
+
+
+def test_history_matching_writes_its_waves_and_an_ensemble_that_meets_the_patterns(matched):
+    out, done = matched
+    for name in (
+        "waves.csv",
+        "diagnostics.csv",
+        "design.csv",
+        "confirmation.csv",
+        "ensemble.csv",
+        "manifest.json",
+    ):
+        assert (out / name).is_file(), name
+    waves = pd.read_csv(out / "waves.csv")
+    assert list(waves.wave) == [1, 2] or len(waves) == 1
+    assert (waves.nroy_fraction > 0).all() and (waves.nroy_fraction <= 1).all()
+    diagnostics = pd.read_csv(out / "diagnostics.csv")
+    assert set(diagnostics.output) == {"referrals", "listings_removed", "drunk_driving"}
+    confirmation = pd.read_csv(out / "confirmation.csv")
+    assert len(confirmation) == 4
+    ensemble = pd.read_csv(out / "ensemble.csv")
+    assert list(ensemble.set_id) == list(range(len(ensemble)))
+    assert len(ensemble) == min(3, int(confirmation.kept.sum()))
+    patterns = load_patterns(PATTERNS)
+    for row in ensemble.itertuples():
+        for p in patterns.matched:
+            assert p.within(getattr(row, p.id)), (p.id, getattr(row, p.id))
+    # Each kept set meets its figures: the referrals within 25% of 36 a year.
+    assert np.all(np.abs(ensemble.referrals / 36 - 1) <= 0.25)
+    assert "ensemble of" in done.stdout
+
+
+def test_an_existing_history_matching_is_not_replaced_silently(matched):
+    out, _ = matched
+    before = (out / "ensemble.csv").read_bytes()
+    done = deter_sim(*SMALL_RUN, "--out", str(out))
+    assert done.returncode == 2 and "--resume" in done.stderr, done.stderr
+    assert (out / "ensemble.csv").read_bytes() == before
+
+
+@pytest.mark.slow  # about 40 s: a history matching killed, resumed, and one run through
+def test_a_killed_history_matching_resumed_gives_the_same_ensemble(matched, tmp_path):
+    whole, _ = matched
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [DETER_SIM, *SMALL_RUN, "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill it during the second wave
+        if len(list((out / "waves" / "wave-02" / "runs").glob("point-*/*.parquet"))) >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "ensemble.csv").exists()
+    done = deter_sim(*SMALL_RUN, "--out", str(out), "--resume")
+    assert done.returncode == 0, done.stderr
+    for name in ("ensemble.csv", "confirmation.csv", "waves.csv", "design.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(out / name), pd.read_csv(whole / name))
