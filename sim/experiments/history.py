@@ -15,6 +15,7 @@ Layout of a history-matching folder::
     history_matching.json   what was asked for (checked on --resume)
     waves/wave-NN/          the batch of wave NN (design.csv: its points)
     waves.csv               per wave: points, runs failed, the share of the space left
+    space.csv               per wave and parameter: the extent of the space left
     diagnostics.csv         per wave and pattern: emulator nugget, leave-one-out checks
     design.csv              every design point of every wave, with its measured patterns
     confirm/                the batch of the confirmation runs
@@ -79,6 +80,7 @@ class HistoryMatching:
     confirmation: pd.DataFrame
     ensemble: pd.DataFrame
     waves: pd.DataFrame
+    space: pd.DataFrame
     diagnostics: pd.DataFrame
     out: Path
     wall_seconds: float
@@ -272,6 +274,8 @@ def calibrate_history(
     waves = wave_table(matching)
     diagnostics = pd.concat([w.diagnostics for w in matching.waves], ignore_index=True)
     write_table(out / "waves.csv", waves)
+    space = space_table(matching, dims)
+    write_table(out / "space.csv", space)
     write_table(out / "diagnostics.csv", diagnostics)
     write_table(out / "design.csv", pd.concat(designs, ignore_index=True))
 
@@ -304,7 +308,7 @@ def calibrate_history(
             sets=len(ensemble),
         ),
     )
-    return HistoryMatching(matching, confirmation, ensemble, waves, diagnostics, out, wall)
+    return HistoryMatching(matching, confirmation, ensemble, waves, space, diagnostics, out, wall)
 
 
 def wave_table(matching: Matching) -> pd.DataFrame:
@@ -322,6 +326,20 @@ def wave_table(matching: Matching) -> pd.DataFrame:
             }
         )
         before = wave.nroy_fraction
+    return pd.DataFrame(rows)
+
+
+def space_table(matching: Matching, dimensions: list) -> pd.DataFrame:
+    """Per wave (0: the range searched) and parameter, the extent of the space left."""
+    rows = []
+    for dim in dimensions:
+        rows.append({"wave": 0, "parameter": dim.name, "low": dim.low, "high": dim.high})
+    for wave in matching.waves:
+        if wave.extent.size == 0:
+            continue
+        for j, dim in enumerate(dimensions):
+            low, high = dim.value(wave.extent[:, j])
+            rows.append({"wave": wave.index, "parameter": dim.name, "low": low, "high": high})
     return pd.DataFrame(rows)
 
 

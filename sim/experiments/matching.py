@@ -185,6 +185,8 @@ class Wave:
         emulators: One per observation, trained on every run so far inside this wave's space.
         nroy_fraction: The estimated share of the original space not ruled out after this
             wave (1 before the first).
+        extent: The smallest and largest value (unit cube) of each parameter in the space
+            left after this wave (rows: low, high).
     """
 
     index: int
@@ -193,6 +195,7 @@ class Wave:
     emulators: dict[str, Emulator] = field(default_factory=dict)
     nroy_fraction: float = 1.0
     diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    extent: np.ndarray = field(default_factory=lambda: np.empty((2, 0)))
 
 
 def plausible(waves: Sequence[Wave], observations: Sequence[Observation], points: np.ndarray):
@@ -382,6 +385,8 @@ def history_match(
         before = region.fraction
         region = sample_plausible(waves, observations, region, rng, candidates, wave_size)
         wave.nroy_fraction = region.fraction
+        if len(region.points):
+            wave.extent = np.vstack([region.points.min(axis=0), region.points.max(axis=0)])
         if on_wave:
             on_wave(wave)
         if region.fraction == 0:

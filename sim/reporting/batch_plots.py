@@ -6,6 +6,7 @@ introduced mid-run, and hysteresis.
 
 from __future__ import annotations
 
+import matplotlib
 import matplotlib.patches
 import matplotlib.ticker
 import numpy as np
@@ -387,4 +388,61 @@ def plot_lever_map(table: pd.DataFrame, metric: str, ax: Axes | None = None) -> 
     ax.set_xlabel(param_label(x_field))
     ax.set_ylabel(param_label(y_field))
     ax.set_title(f"{noun.capitalize()}: strongest certainty (C) and severity (S) elasticity")
+    return ax
+
+
+def plot_space_left(waves: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """The share of the parameter space not ruled out after each wave (log scale)."""
+    ax = new_axes(ax)
+    shares = [1.0, *waves.nroy_fraction]
+    ax.bar(range(len(shares)), shares, color=["0.7", *["tab:blue"] * len(waves)])
+    for i, share in enumerate(shares):
+        ax.text(i, share, f"{share:.2g}", ha="center", va="bottom", fontsize=9)
+    ax.set_yscale("log")
+    ax.set_ylim(min(shares) / 3, 3)
+    ax.set_xticks(range(len(shares)), ["searched", *(f"wave {w}" for w in waves.wave)])
+    ax.set_ylabel("share of the space left")
+    ax.set_title("The plausible space, wave by wave")
+    return ax
+
+
+def plot_parameter_ranges(
+    space: pd.DataFrame, ensemble: pd.DataFrame, dimensions: list, ax: Axes | None = None
+) -> Axes:
+    """Per parameter, the extent of the space left after each wave and the ensemble's sets.
+
+    Positions are shares of the range searched (on a log scale for log-scale parameters).
+    """
+    ax = new_axes(ax)
+    waves = sorted(space.wave.unique())
+    colours = matplotlib.colormaps["viridis"](np.linspace(0.15, 0.85, max(len(waves) - 1, 1)))
+    labels, shown = [], set()
+
+    def once(label: str) -> str | None:  # each label in the legend once
+        if label in shown:
+            return None
+        shown.add(label)
+        return label
+
+    for row, dim in enumerate(dimensions):
+        rows = space[space.parameter == dim.name].set_index("wave")
+        for k, wave in enumerate(waves[1:]):
+            if wave not in rows.index:
+                continue
+            low, high = dim.unit(np.array([rows.loc[wave, "low"], rows.loc[wave, "high"]]))
+            y = row + 0.3 - 0.6 * (k + 1) / len(waves)
+            label = once(f"after wave {wave}")
+            ax.plot([low, high], [y, y], color=colours[k], linewidth=3, label=label)
+        if dim.name in ensemble:
+            units = dim.unit(ensemble[dim.name].to_numpy())
+            label = once(f"ensemble ({len(ensemble)} sets)")
+            ax.plot(units, np.full(len(units), row - 0.35), "|", color="black", label=label)
+        scale = ", log" if dim.log else ""
+        labels.append(f"{dim.name.split('.')[-1]} ({dim.low:g} to {dim.high:g}{scale})")
+    ax.set_yticks(range(len(dimensions)), labels, fontsize=8)
+    ax.set_ylim(len(dimensions) - 0.5, -0.6)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("position in the range searched (low to high)")
+    ax.set_title("Where the plausible settings lie")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax

@@ -15,8 +15,10 @@ import pandas as pd
 
 from sim._version import __version__
 from sim.experiments.batch import Batch, BatchResult
+from sim.experiments.history import HistoryMatching
 from sim.experiments.hysteresis import Hysteresis, hysteresis_path
 from sim.experiments.intervention import Intervention
+from sim.experiments.patterns import PatternSet
 from sim.experiments.sweep import swept_parameters
 from sim.reporting.batch_plots import (
     plot_elasticities,
@@ -24,7 +26,9 @@ from sim.reporting.batch_plots import (
     plot_hysteresis,
     plot_intervention,
     plot_lever_map,
+    plot_parameter_ranges,
     plot_sensitivity,
+    plot_space_left,
 )
 from sim.reporting.canvas import save_figure, subplots
 from sim.reporting.plots import plot_timeseries
@@ -135,3 +139,21 @@ def hysteresis_figure(result: Hysteresis, metric: str = "active_sellers") -> Pat
         f"root seed {base.seed}"
     )
     return save_figure(figure, result.out / "hysteresis.png", footer)
+
+
+def history_matching_figure(result: HistoryMatching, patterns: PatternSet) -> Path:
+    """``nroy.png``: the share of the space left after each wave, and where it lies."""
+    figure, axes = plt.subplots(
+        1,
+        2,
+        figsize=(14, 3.2 + 0.4 * len(patterns.parameters)),
+        layout="constrained",
+        width_ratios=(1, 2),
+    )
+    plot_space_left(result.waves, ax=axes[0])
+    plot_parameter_ranges(result.space, result.ensemble, patterns.dimensions, ax=axes[1])
+    footer = (
+        f"history matching to '{patterns.name}' | {len(result.waves)} wave(s), "
+        f"{len(result.ensemble)} parameter sets confirmed"
+    )
+    return save_figure(figure, result.out / "nroy.png", footer)

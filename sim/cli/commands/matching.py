@@ -148,6 +148,9 @@ def history_matching(
             on_runs=lambda done, total: bars.update(task, completed=done, total=total),
             reference=reference,
         )
+    from sim.reporting.figures import history_matching_figure
+
+    history_matching_figure(result, patterns)
     kept = int(result.confirmation.kept.sum())
     console.print(
         f"{result.matching.stopped}; {kept} of {len(result.confirmation)} candidates confirmed "
