@@ -57,6 +57,37 @@ def compare_table(rows) -> Table:
     return table
 
 
+def ensemble_table(rows) -> Table:
+    """One scenario against its baseline over an ensemble: median change, range over sets."""
+    first = rows.iloc[0]
+    table = Table(
+        title=f"{first.scenario} against {first.baseline} on {first.sets} parameter sets "
+        f"({first.replications} paired replication(s) each)"
+    )
+    columns = (
+        "metric",
+        f"{first.baseline} (median)",
+        f"{first.scenario} (median)",
+        "change % (median)",
+        "90% of sets",
+        "spread: parameters / noise",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row in rows.itertuples(index=False):
+        known = row.change_pct == row.change_pct
+        share = row.share_parameter
+        table.add_row(
+            row.metric,
+            _fmt(row.baseline_median),
+            _fmt(row.median),
+            f"{row.change_pct:+.1f}%" if known else "n/a",
+            f"{row.change_pct_low:+.1f} to {row.change_pct_high:+.1f}%" if known else "n/a",
+            f"{share:.0%} / {1 - share:.0%}" if share == share else "n/a (1 replication)",
+        )
+    return table
+
+
 def sweep_table(table, name: str) -> Table:
     """Active sellers and counterfeit sales at each point of a sweep."""
     from sim.experiments.sweep import swept_parameters

@@ -62,6 +62,70 @@ def comparison(
     return compare(results, baseline, metrics), folder
 
 
+EnsembleOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ensemble",
+        help="Ensemble file (CSV of parameter sets, e.g. calibration/ensemble_2016.csv): run "
+        "every scenario on every set.",
+    ),
+]
+SetsOpt = Annotated[
+    int | None, typer.Option("--sets", min=1, help="Use the first N sets of --ensemble [all].")
+]
+
+
+def compare_over_ensemble(
+    inputs: list[str],
+    ensemble: Path,
+    sets: int | None,
+    baseline: str | None,
+    metrics: list[str] | None,
+    overrides: list[str],
+    out: Path | None,
+    force: bool,
+    execution: ExecutionOptions,
+) -> None:
+    """``compare --ensemble``: every scenario on every set; the changes over the ensemble."""
+    from sim.cli.views import ensemble_table
+    from sim.experiments.compare import comparison_folder
+    from sim.experiments.ensemble import compare_on_ensemble, load_ensemble
+    from sim.experiments.store import write_table
+    from sim.scenario import load_scenario
+
+    table = load_ensemble(ensemble, sets)
+    items = [load_scenario(item, overrides) for item in inputs]
+    if baseline is not None:
+        named = [s for s in items if s.name == baseline]
+        if not named:
+            fail(f"--baseline: '{baseline}' is not one of {', '.join(s.name for s in items)}")
+        items = named + [s for s in items if s.name != baseline]
+    if len({s.name for s in items}) != len(items):
+        fail("compare: a scenario name is given twice")
+    folder = comparison_folder([], out, force, ["compare.csv", "ensemble"])
+    runs = len(items) * len(table) * items[0].replications
+    console.print(
+        f"{len(items)} scenarios on {len(table)} parameter sets of {ensemble}, "
+        f"{items[0].replications} replication(s) each ({runs} runs); {execution.describe()}"
+    )
+    with progress(rate=True) as bars:
+        task = bars.add_task("runs", total=None)
+        result = compare_on_ensemble(
+            items,
+            table,
+            folder / "ensemble",
+            execution,
+            metrics=metrics,
+            ensemble_source=str(ensemble),
+            force=force,
+            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+        )
+    for name in result.scenarios[1:]:
+        console.print(ensemble_table(result.table[result.table.scenario == name]))
+    write_table(folder / "compare.csv", result.table)
+    console.print(f"comparison over the ensemble written to [bold]{folder / 'compare.csv'}[/]")
+
+
 @app.command(name="compare")
 @execution_options
 @scenario_overrides()
@@ -78,17 +142,26 @@ def compare_command(
         typer.Option("--out", "-o", help="Folder for compare.csv and the runs [results/compare]."),
     ] = None,
     force: ForceOpt = False,
+    ensemble: EnsembleOpt = None,
+    sets: SetsOpt = None,
 ) -> None:
     """Compare scenarios with a baseline, paired on common seeds; write compare.csv.
 
     Scenarios that are run are saved under --out/<name>. Earlier results there are never
     replaced silently: without --out a new folder is used (results/compare-2, ...); with --out
-    it is refused unless --force is given.
+    it is refused unless --force is given. With --ensemble every scenario runs on every
+    parameter set of the ensemble (its own policy on top), and the changes are given as the
+    median over the sets with the range of 90% of them.
     """
     from sim.cli.views import compare_table
     from sim.experiments.store import write_table
 
     chosen = metric_list(metrics) if metrics else None
+    if ensemble is not None:
+        compare_over_ensemble(
+            inputs, ensemble, sets, baseline, chosen, overrides, out, force, execution
+        )
+        return
     result, folder = comparison(
         inputs, baseline, chosen, overrides, out, force, ["compare.csv"], execution
     )

@@ -1,0 +1,266 @@
+"""Answers over an ensemble of plausible parameter sets (``--ensemble FILE --sets N``).
+
+An ensemble file (``calibration/ensemble_2016.csv``, written by history matching) has one row
+per parameter set: ``set_id`` and a column per uncertain parameter (other columns, such as
+the patterns each set reproduces, are carried along and not applied). Each scenario runs on
+every set, with its own policy on top: the fields in which it differs from the baseline keep
+the scenario's values, every other uncertain parameter takes the set's. Every run uses the
+same replication seeds (common random numbers across scenarios and sets), so the change a
+policy makes is paired within each set, and the spread of the changes across sets is the
+parameter uncertainty of the answer. ``ensemble_changes`` splits the spread into parameter
+uncertainty and Monte Carlo noise (a one-way random-effects analysis of variance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import OptionError, ScenarioError
+from sim.experiments.batch import Batch, BatchResult, run_batch
+from sim.experiments.execution import ExecutionOptions
+from sim.experiments.intervention import policy_changes
+from sim.model.metrics import METRIC_NAMES
+from sim.scenario import Scenario, all_fields, is_int_field
+from sim.scenario.schema import SECTIONS
+
+SET_COLUMN = "set_id"
+LOW_Q, HIGH_Q = 0.05, 0.95  # the range over parameter sets reported (90% of the sets)
+
+
+def load_ensemble(path: str | Path, sets: int | None = None) -> pd.DataFrame:
+    """Read an ensemble file: ``set_id`` and the parameter columns (the first ``sets`` rows).
+
+    Raises:
+        ScenarioError: the file is missing, not a CSV with ``set_id`` and at least one
+            numeric scenario field, or holds a value outside a field's range.
+        OptionError: ``sets`` is more than the file holds.
+    """
+    source = str(path)
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(source, "", "ensemble file not found")
+    try:
+        table = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ScenarioError(source, "", f"is not a CSV file ({detail})") from None
+    if SET_COLUMN not in table:
+        raise ScenarioError(source, "", f"has no '{SET_COLUMN}' column")
+    ids = table[SET_COLUMN]
+    if not pd.api.types.is_integer_dtype(ids) or ids.duplicated().any() or len(ids) == 0:
+        raise ScenarioError(source, SET_COLUMN, "must hold distinct whole numbers, one per set")
+    params = parameter_columns(table)
+    if not params:
+        raise ScenarioError(
+            source, "", "names no scenario parameter (columns such as platform.detection_rate)"
+        )
+    for name in params:
+        values = pd.to_numeric(table[name], errors="coerce")
+        if not np.isfinite(values).all():
+            raise ScenarioError(source, name, "every set needs a finite number")
+        _check_range(source, name, values)
+    if sets is not None:
+        if sets > len(table):
+            raise OptionError("--sets", "", f"{sets} sets asked for, {path} holds {len(table)}")
+        table = table.head(sets)
+    return table[[SET_COLUMN, *params]].reset_index(drop=True)
+
+
+def parameter_columns(table: pd.DataFrame) -> list[str]:
+    """The columns of an ensemble table that are numeric scenario fields."""
+    fields = set(all_fields())
+    return [c for c in table.columns if c in fields and "." in c]
+
+
+def _check_range(source: str, name: str, values: pd.Series) -> None:
+    section, _, field = name.rpartition(".")
+    info = SECTIONS[section].model_fields[field]
+    for bound in info.metadata:
+        for attr, ok in (("ge", np.greater_equal), ("gt", np.greater), ("le", np.less_equal)):
+            limit = getattr(bound, attr, None)
+            if limit is not None and not ok(values, limit).all():
+                bad = values[~ok(values, limit)].iloc[0]
+                raise ScenarioError(source, name, f"value {bad:g} is not {attr} {limit:g}")
+
+
+def policy_of(scenario: Scenario, baseline: Scenario) -> dict[str, Any]:
+    """What makes ``scenario`` a policy of ``baseline``: the fields in which they differ.
+
+    Raises:
+        OptionError: they differ in the population, weeks, burn-in or seed (not a policy).
+    """
+    for key in ("weeks", "burn_in_weeks", "seed", "replications"):
+        if getattr(scenario, key) != getattr(baseline, key):
+            raise OptionError(
+                "--ensemble",
+                "",
+                f"'{scenario.name}' and '{baseline.name}' differ in {key}; over an ensemble "
+                "scenarios differ only in their policy",
+            )
+    return policy_changes(baseline, scenario)
+
+
+def ensemble_points(
+    scenarios: list[Scenario], baseline: Scenario, ensemble: pd.DataFrame
+) -> list[tuple[str, dict[str, Any]]]:
+    """The batch points: each scenario on each set (the scenario's own fields win)."""
+    params = parameter_columns(ensemble)
+    points = []
+    for scenario in scenarios:
+        policy = policy_of(scenario, baseline)
+        schedule = [c.model_dump(mode="json", exclude_none=True) for c in scenario.schedule]
+        for row in ensemble.to_dict("records"):
+            changes: dict[str, Any] = {}
+            for name in params:
+                if name not in policy:
+                    value = float(row[name])
+                    changes[name] = round(value) if is_int_field(name) else value
+            changes |= policy
+            changes["schedule"] = schedule
+            points.append((f"{scenario.name}/set-{int(row[SET_COLUMN])}", changes))
+    return points
+
+
+@dataclass
+class EnsembleComparison:
+    """Scenarios compared with a baseline on every set of an ensemble."""
+
+    batch: BatchResult
+    baseline: str
+    scenarios: list[str]
+    ensemble: pd.DataFrame
+    summary: pd.DataFrame
+    table: pd.DataFrame
+
+
+def compare_on_ensemble(
+    scenarios: list[Scenario],
+    ensemble: pd.DataFrame,
+    out: Path,
+    options: ExecutionOptions,
+    *,
+    metrics: list[str] | None = None,
+    ensemble_source: str = "",
+    force: bool = False,
+    resume: bool = False,
+    on_runs: Callable[[int, int], None] | None = None,
+) -> EnsembleComparison:
+    """Run every scenario on every set (the first scenario is the baseline) and compare.
+
+    Args:
+        scenarios: The baseline first, then the policies.
+        ensemble: ``load_ensemble`` output.
+        out: The batch folder (its runs; the caller writes the tables).
+        options: How to execute the runs.
+        metrics: Metrics compared [all].
+        ensemble_source: The ensemble file, recorded in the batch.
+        force: Replace a batch the folder holds.
+        resume: Finish the same batch in the folder.
+        on_runs: Progress (runs finished, in all).
+
+    Raises:
+        OptionError: the scenarios differ in more than their policy.
+    """
+    baseline = scenarios[0]
+    points = ensemble_points(scenarios, baseline, ensemble)
+    digest = hashlib.sha256(ensemble.to_csv(index=False).encode()).hexdigest()
+    definition = {
+        "ensemble": ensemble_source,
+        "ensemble_sha256": digest,
+        "scenarios": [s.name for s in scenarios],
+    }
+    batch = Batch(
+        out, "ensemble", baseline, points, baseline.replications, definition, options.engine
+    )
+    result = run_batch(
+        batch, options, lambda b, i: None, resume=resume, force=force, on_done=on_runs
+    )
+    failed = result.index[result.index.status != "ok"]
+    if len(failed):
+        raise OptionError("--ensemble", "", f"{len(failed)} run(s) failed; see {out}/run_index.csv")
+    summary = batch.replication_summaries()
+    labels = [label for label, _ in points]
+    summary["scenario"] = [labels[p].partition("/")[0] for p in summary.point]
+    summary[SET_COLUMN] = [int(labels[p].rpartition("-")[2]) for p in summary.point]
+    table = ensemble_changes(summary, baseline.name, metrics)
+    names = [s.name for s in scenarios]
+    return EnsembleComparison(result, baseline.name, names, ensemble, summary, table)
+
+
+def ensemble_changes(
+    summary: pd.DataFrame, baseline: str, metrics: list[str] | None = None
+) -> pd.DataFrame:
+    """Per scenario and metric: the change over the ensemble and where its spread comes from.
+
+    Within each set the change is paired by replication: ``c_k = mean B_k / mean A_k - 1``
+    (the ratio of the set's paired means). Reported: the median of ``c_k`` over the sets and
+    the range of 90% of them. The spread splits by a one-way random-effects analysis of
+    variance of the per-replication changes ``d_ki = (B_ki - A_ki) / mean A_k``: ``W`` the
+    mean variance within a set (Monte Carlo noise), ``V`` the variance of the sets' means;
+    the parameter variance is ``max(V - W / n, 0)``, and ``share_parameter`` its share of
+    ``V`` (undefined with one replication, where noise and parameters cannot be told apart).
+
+    Returns:
+        One row per (scenario other than the baseline, metric): ``scenario, baseline, metric,
+        sets, replications, baseline_median, median, change_pct, change_pct_low,
+        change_pct_high, share_parameter, share_monte_carlo``.
+    """
+    names = metrics or list(METRIC_NAMES)
+    base = summary[summary.scenario == baseline].set_index([SET_COLUMN, "replication"])
+    rows = []
+    for scenario, group in summary.groupby("scenario", sort=False):
+        if scenario == baseline:
+            continue
+        other = group.set_index([SET_COLUMN, "replication"]).reindex(base.index)
+        for metric in names:
+            a, b = base[metric], other[metric]
+            a_mean = a.groupby(level=0).mean()
+            b_mean = b.groupby(level=0).mean()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                change = (b_mean / a_mean - 1).replace([np.inf, -np.inf], np.nan)
+                relative = (b - a) / a_mean.reindex(a.index, level=0)
+            n = int(a.groupby(level=0).size().min())
+            share = _parameter_share(relative, n)
+            valid = change.dropna()
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "baseline": baseline,
+                    "metric": metric,
+                    "sets": len(a_mean),
+                    "replications": n,
+                    "baseline_median": float(a_mean.median()),
+                    "median": float(b_mean.median()),
+                    "change_pct": 100 * float(valid.median()) if len(valid) else math.nan,
+                    "change_pct_low": 100 * float(valid.quantile(LOW_Q))
+                    if len(valid)
+                    else math.nan,
+                    "change_pct_high": 100 * float(valid.quantile(HIGH_Q))
+                    if len(valid)
+                    else math.nan,
+                    "share_parameter": share,
+                    "share_monte_carlo": 1 - share if math.isfinite(share) else math.nan,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _parameter_share(relative: pd.Series, n: int) -> float:
+    """The share of the variance of the sets' mean changes due to the parameters."""
+    relative = relative.replace([np.inf, -np.inf], np.nan).dropna()
+    if n < 2 or relative.empty:
+        return math.nan
+    by_set = relative.groupby(level=0)
+    within = float(by_set.var(ddof=1).mean())
+    between = float(by_set.mean().var(ddof=1))
+    if not math.isfinite(between) or between <= 0:
+        return math.nan if not math.isfinite(within) else 0.0
+    return max(between - within / n, 0.0) / between

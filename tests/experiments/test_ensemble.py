@@ -1,0 +1,141 @@
+"""Answers over an ensemble of parameter sets (sim.experiments.ensemble, compare --ensemble)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import SERIAL, deter_sim, tiny
+
+from sim.errors import OptionError, ScenarioError
+from sim.experiments.compare import compare
+from sim.experiments.ensemble import (
+    SET_COLUMN,
+    compare_on_ensemble,
+    ensemble_changes,
+    ensemble_points,
+    load_ensemble,
+)
+from sim.experiments.runner import run_scenario
+from sim.scenario import field_value
+
+ENSEMBLE = pd.DataFrame(
+    {
+        SET_COLUMN: [0, 1, 2],
+        "enforcement.prosecution_rate": [0.2, 0.3, 0.4],
+        "beliefs.w_public": [0.01, 0.02, 0.05],
+        "referrals": [4400, 4500, 4600],  # a measured pattern: carried, never applied
+    }
+)
+
+
+def _write(tmp_path, table: pd.DataFrame, name: str = "ensemble.csv"):
+    path = tmp_path / name
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_an_ensemble_file_keeps_the_set_ids_and_the_parameter_columns(tmp_path):
+    table = load_ensemble(_write(tmp_path, ENSEMBLE), sets=2)
+    assert list(table.columns) == [SET_COLUMN, "enforcement.prosecution_rate", "beliefs.w_public"]
+    assert list(table[SET_COLUMN]) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda t: t.drop(columns=[SET_COLUMN]), "no 'set_id' column"),
+        (lambda t: t.assign(set_id=[0, 0, 1]), "distinct whole numbers"),
+        (lambda t: t[[SET_COLUMN, "referrals"]], "names no scenario parameter"),
+        (lambda t: t.assign(**{"enforcement.prosecution_rate": [0.2, 1.5, 0.3]}), "1.5"),
+        (lambda t: t.assign(**{"beliefs.w_public": [0.01, None, 0.02]}), "finite number"),
+    ],
+    ids=["no set id", "duplicated ids", "no parameter", "out of range", "missing value"],
+)
+def test_a_bad_ensemble_file_names_the_file_and_the_column(tmp_path, change, said):
+    path = _write(tmp_path, change(ENSEMBLE.copy()))
+    with pytest.raises(ScenarioError) as error:
+        load_ensemble(path)
+    assert str(path) in str(error.value) and said in str(error.value), str(error.value)
+
+
+def test_more_sets_than_the_file_holds_are_refused(tmp_path):
+    with pytest.raises(OptionError, match="3"):
+        load_ensemble(_write(tmp_path, ENSEMBLE), sets=5)
+
+
+def test_a_policy_keeps_its_own_values_and_takes_the_sets_for_the_rest():
+    baseline, strict = tiny("baseline_2016"), tiny("strict")
+    points = ensemble_points([baseline, strict], baseline, ENSEMBLE)
+    assert len(points) == 6
+    label, changes = points[4]  # strict on set 1
+    assert label == "strict/set-1"
+    assert changes["enforcement.prosecution_rate"] == field_value(
+        strict, "enforcement.prosecution_rate"
+    )
+    assert changes["beliefs.w_public"] == 0.02
+    assert "referrals" not in changes
+    _, base_changes = points[1]
+    assert base_changes["enforcement.prosecution_rate"] == 0.3
+
+
+def test_a_scenario_that_differs_in_more_than_its_policy_is_refused():
+    with pytest.raises(OptionError, match="weeks"):
+        ensemble_points([tiny("baseline_2016"), tiny("strict", "weeks=70")], tiny(), ENSEMBLE)
+
+
+def test_the_spread_splits_into_parameters_and_noise_as_constructed():
+    # Set k changes the metric by effect_k (sd 0.2 across sets) plus noise of sd 0.05 per
+    # replication: the parameters' share of the variance of the sets' means is about
+    # 0.04 / (0.04 + 0.0025 / 4).
+    rng = np.random.default_rng(0)
+    rows = []
+    effects = rng.normal(-0.3, 0.2, 400)
+    for k, effect in enumerate(effects):
+        for r in range(4):
+            rows.append(
+                {"scenario": "base", SET_COLUMN: k, "replication": r, "active_sellers": 100.0}
+            )
+            value = 100 * (1 + effect + rng.normal(0, 0.05))
+            rows.append(
+                {"scenario": "policy", SET_COLUMN: k, "replication": r, "active_sellers": value}
+            )
+    table = ensemble_changes(pd.DataFrame(rows), "base", ["active_sellers"])
+    row = table.iloc[0]
+    assert row.change_pct == pytest.approx(100 * np.median(effects), abs=1.0)
+    assert row.change_pct_low == pytest.approx(100 * np.quantile(effects, 0.05), abs=3.0)
+    assert row.share_parameter == pytest.approx(0.04 / (0.04 + 0.0025 / 4), abs=0.01)
+    assert row.sets == 400 and row.replications == 4
+
+
+def test_one_set_at_the_baselines_values_gives_the_ordinary_comparison(tmp_path):
+    baseline, strict = tiny("baseline_2016"), tiny("strict")
+    at_baseline = pd.DataFrame(
+        {SET_COLUMN: [0], "beliefs.w_public": [field_value(baseline, "beliefs.w_public")]}
+    )
+    over = compare_on_ensemble([baseline, strict], at_baseline, tmp_path / "e", SERIAL)
+    plain = compare([run_scenario(s, options=SERIAL) for s in (baseline, strict)])
+    for metric in ("active_sellers", "counterfeit_sales_cny", "referrals"):
+        a = over.table.set_index("metric").loc[metric, "change_pct"]
+        b = plain.table.set_index("metric").loc[metric, "change_pct"]
+        assert a == pytest.approx(b, rel=1e-9), metric
+
+
+def test_compare_over_an_ensemble_prints_ranges_and_writes_compare_csv(tmp_path):
+    path = _write(tmp_path, ENSEMBLE)
+    out = tmp_path / "out"
+    done = deter_sim(
+        "compare", "baseline_2016", "strict", "--ensemble", str(path), "--sets", "2",
+        "--set", "population.sellers=2000", "--weeks", "60", "--set", "burn_in_weeks=20",
+        "--replications", "2", "--metrics", "active_sellers,counterfeit_sales_cny",
+        "--workers", "2", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "on 2 parameter sets" in done.stdout and "90% of sets" in done.stdout
+    table = pd.read_csv(out / "compare.csv")
+    assert list(table.metric) == ["active_sellers", "counterfeit_sales_cny"]
+    assert (table.sets == 2).all() and (table.replications == 2).all()
+    assert (table.change_pct_low <= table.change_pct).all()
+    assert (table.change_pct <= table.change_pct_high).all()
+    index = pd.read_csv(out / "ensemble" / "run_index.csv")
+    assert len(index) == 2 * 2 * 2 and (index.status == "ok").all()
