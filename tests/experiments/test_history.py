@@ -40,13 +40,13 @@ SMALL_RUN = [
     str(PATTERNS),
     *SIZE,
     "--wave-size",
-    "8",
+    "6",
     "--waves",
     "2",
     "--sets",
-    "3",
+    "2",
     "--candidates",
-    "4",
+    "3",
     "--workers",
     "2",
 ]
@@ -194,10 +194,10 @@ def test_history_matching_writes_its_waves_and_an_ensemble_that_meets_the_patter
     diagnostics = pd.read_csv(out / "diagnostics.csv")
     assert set(diagnostics.output) == {"referrals", "listings_removed", "drunk_driving"}
     confirmation = pd.read_csv(out / "confirmation.csv")
-    assert len(confirmation) == 4
+    assert len(confirmation) == 3
     ensemble = pd.read_csv(out / "ensemble.csv")
     assert list(ensemble.set_id) == list(range(len(ensemble)))
-    assert len(ensemble) == min(3, int(confirmation.kept.sum()))
+    assert len(ensemble) == min(2, int(confirmation.kept.sum()))
     patterns = load_patterns(PATTERNS)
     for row in ensemble.itertuples():
         for p in patterns.matched:

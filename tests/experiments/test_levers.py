@@ -75,6 +75,7 @@ def test_ranking_names_the_lever_with_the_more_negative_elasticity():
     assert row.certainty_elasticity == -0.05 and row.stronger == "severity"
 
 
+@pytest.mark.slow  # about 13 s: the command on a map of four cells
 def test_lever_map_command_on_a_small_setting(tmp_path):
     done = deter_sim(
         "lever-map",

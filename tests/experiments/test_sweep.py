@@ -198,6 +198,7 @@ def test_a_sweep_killed_with_sigkill_and_resumed_has_the_rows_of_an_uninterrupte
 
 
 # -- figures and the command line ----------------------------------------------------------------
+@pytest.mark.slow  # about 18 s: a sweep and three plot commands
 def test_plot_command_writes_png_svg_and_pdf(tmp_path):
     sweep_figure(_sweep(tmp_path / "s", "serial", 1))
     with Image.open(tmp_path / "s" / "heatmap.png") as image:

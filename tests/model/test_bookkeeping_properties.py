@@ -682,7 +682,7 @@ class BookkeepingChecker:
 
 
 @given(scenario=valid_scenarios(), seed=st.integers(0, 2**63 - 1))
-@budget(50)
+@budget(35)
 def test_random_valid_scenarios_keep_every_bookkeeping_invariant(scenario, seed):
     frame = BookkeepingChecker(scenario, seed).run()
     # Reproducible: the same scenario and seed give the same frame, run after run.

@@ -82,7 +82,15 @@ def _rejected(table: pd.DataFrame) -> list[str]:
     return table.loc[table.p_holm < FAMILY_ALPHA, "metric"].tolist()
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+# Three scenarios in make test (the baseline, the drunk-driving regime, the platform alone:
+# every mechanism of a week is exercised); the rest, about 7 s each, in make test-slow.
+IN_MAKE_TEST = ("baseline_2016", "strict", "platform_only")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n if n in IN_MAKE_TEST else pytest.param(n, marks=pytest.mark.slow) for n in BUNDLED],
+)
 def test_engines_follow_the_same_path_for_a_seed(name):
     scenario = small(name, **{"population.sellers": 600, "weeks": 60, "burn_in_weeks": 10})
     seed = replication_seeds(5, 1)[0]
