@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -105,16 +106,61 @@ def gather(
     return results
 
 
-def check_pairable(results: list[Results], baseline: str) -> None:
+# What a policy may change: the platform's and the state's measures (and a schedule of them).
+# Everything else describes the sellers and the market: two runs that differ there are two
+# models, not two policies.
+POLICY_SECTIONS = ("platform", "enforcement")
+
+
+def model_differences(a: Scenario, b: Scenario) -> dict[str, tuple[Any, Any]]:
+    """The fields outside the policy sections in which two scenarios differ (a's, b's value)."""
+    first = a.model_dump(mode="python", exclude={"schedule", "extends", "name", "description"})
+    second = b.model_dump(mode="python", exclude={"schedule", "extends", "name", "description"})
+    differ = {}
+    for section, values in first.items():
+        if section in POLICY_SECTIONS or not isinstance(values, dict):
+            continue
+        for field, value in values.items():
+            if second[section][field] != value:
+                differ[f"{section}.{field}"] = (value, second[section][field])
+    return differ
+
+
+def check_pairable(
+    results: list[Results], baseline: str, allow_different: list[str] | None = None
+) -> None:
     """Refuse results that cannot be paired replication by replication, saying why.
 
+    Args:
+        results: The results compared.
+        baseline: The name of the baseline.
+        allow_different: Fields outside the policy sections that may differ
+            (``--allow-different``).
+
     Raises:
-        PairingError: seeds, weeks or burn-in differ from the baseline's.
+        PairingError: seeds, weeks or burn-in differ from the baseline's, or the scenarios
+            differ in a field that is not a policy lever (the population, the sellers'
+            economics and beliefs, the channels, the market) and not allowed.
     """
+    allowed = set(allow_different or [])
     base = next(r for r in results if r.scenario.name == baseline)
     for other in results:
         if other is base:
             continue
+        differ = {
+            k: v
+            for k, v in model_differences(base.scenario, other.scenario).items()
+            if k not in allowed
+        }
+        if differ:
+            shown = "; ".join(f"{k} {a!r} against {b!r}" for k, (a, b) in list(differ.items())[:3])
+            more = f" and {len(differ) - 3} more" if len(differ) > 3 else ""
+            raise PairingError(
+                f"cannot compare '{other.scenario.name}' with '{baseline}': they differ in "
+                f"{shown}{more}, which are not policy levers (only platform and enforcement "
+                "fields may differ); run both with the same model, or add --allow-different "
+                + " --allow-different ".join(differ)
+            )
         a, b = base.manifest, other.manifest
         for key, what in (
             ("weeks", "weeks"),
@@ -160,9 +206,14 @@ class Comparison:
 
 
 def compare(
-    results: list[Results], baseline: str | None = None, metrics: list[str] | None = None
+    results: list[Results],
+    baseline: str | None = None,
+    metrics: list[str] | None = None,
+    allow_different: list[str] | None = None,
 ) -> Comparison:
     """Pair every scenario with the baseline (the first unless named).
+
+    ``allow_different`` names fields outside the policy sections that may differ.
 
     Raises:
         PairingError: the baseline is unknown or a scenario cannot be paired with it.
@@ -174,7 +225,7 @@ def compare(
     baseline = baseline or names[0]
     if baseline not in names:
         raise PairingError(f"--baseline '{baseline}' is not one of {', '.join(names)}")
-    check_pairable(results, baseline)
+    check_pairable(results, baseline, allow_different)
     summary = pd.concat([r.summary for r in results], ignore_index=True)
     table = paired_differences(summary, baseline, metrics)
     return Comparison(results, baseline, table)

@@ -151,6 +151,12 @@ def provenance(comparison: Comparison) -> str:
     """Footer line: scenarios, replications, seed and version."""
     first = comparison.results[0].manifest
     names = ", ".join(r.scenario.name for r in comparison.results)
+    if comparison.table.empty:  # drawn side by side, not paired
+        runs = ", ".join(
+            f"{r.scenario.name} {m.get('replications')} (seed {m.get('root_seed')})"
+            for r, m in ((r, r.manifest) for r in comparison.results)
+        )
+        return f"deter-sim {__version__} | scenarios {names} | replications: {runs}; not paired"
     return (
         f"deter-sim {__version__} | scenarios {names} | {first.get('replications')} "
         f"replications each, root seed {first.get('root_seed')}, paired on common seeds | "

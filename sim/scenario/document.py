@@ -152,38 +152,39 @@ def schedulable_fields() -> list[str]:
 
 
 def format_validation_error(exc: ValidationError, source: str) -> ScenarioError:
-    """The first problem of a pydantic error as a ``ScenarioError`` (field, value, allowed)."""
-    errors = exc.errors()
-    first = errors[0]
-    loc = tuple(first["loc"])
+    """Every problem of a pydantic error as one ``ScenarioError`` (field, value, allowed).
+
+    The first problem gives the error's field; the others follow on the same line
+    (``; and <field>: <detail>``), so that a file with several mistakes shows them all.
+    """
+    problems = [_problem(error) for error in exc.errors()]
+    field, detail = problems[0]
+    detail += "".join(f"; and {other}: {said}" for other, said in problems[1:])
+    return ScenarioError(source, field, detail)
+
+
+def _problem(error: Any) -> tuple[str, str]:
+    """The field and what is wrong with it, for one problem of a pydantic error."""
+    loc = tuple(error["loc"])
     field = ".".join(str(p) for p in loc)
-    more = (
-        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-        if len(errors) > 1
-        else ""
-    )
-    if first["type"] == "extra_forbidden":
+    if error["type"] == "extra_forbidden":
         parent: Any = Scenario
         for part in loc[:-1]:
             parent = SECTIONS.get(part, parent) if not isinstance(part, int) else PolicyChange
         valid = [f for f in parent.model_fields if f != "extends" or parent is not Scenario]
         prefix = ".".join(str(p) for p in loc[:-1])
         choices = [f"{prefix}.{f}" if prefix else f for f in valid]
-        detail = f"unknown field{suggest(field, choices)}; allowed here: {', '.join(valid)}{more}"
-        return ScenarioError(source, field, detail)
-    value = first.get("input")
-    message = first["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    shown = short_repr(value)
+        return field, f"unknown field{suggest(field, choices)}; allowed here: {', '.join(valid)}"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "value_error":
+        return field, message
+    if error["type"] == "string_pattern_mismatch":
+        message = "use letters, digits, '_', '.' and '-' only, at most 64 characters"
+    detail = f"value {short_repr(error.get('input'))} is invalid: {message}"
     allowed = allowed_values(Scenario, loc)
-    if first["type"] == "value_error":
-        detail = message
-    else:
-        detail = f"value {shown} is invalid: {message}"
-        if allowed:
-            detail += f" ({allowed})"
-    return ScenarioError(source, field, detail + more)
+    if allowed:
+        detail += f" ({allowed})"
+    return field, detail
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

@@ -83,13 +83,32 @@ def _resolve_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any
         return data, [source]
     if not isinstance(base_name, str) or not base_name.strip():
         raise ScenarioError(source, "extends", f"{short_repr(base_name)} is not a file name")
-    base_path = _usable_path(path.parent / base_name, source, "extends")
-    if not base_path.exists() and (scenario_folder() / base_name).exists():
-        base_path = (scenario_folder() / base_name).resolve()
-    if not base_path.exists():
-        raise ScenarioError(source, "extends", f"base scenario '{base_name}' not found")
+    base_path = _find_base(path.parent, base_name, source)
+    if base_path is None:
+        raise ScenarioError(
+            source,
+            "extends",
+            f"base scenario '{base_name}' not found next to the file or among the bundled "
+            f"scenarios{suggest(base_name.removesuffix('.yaml'), bundled_names())}",
+        )
     base, sources = _resolve_extends(base_path, (*chain, path))
     return _deep_merge(base, data), [*sources, source]
+
+
+def _find_base(folder: Path, name: str, source: str) -> Path | None:
+    """The file ``extends: name`` means: next to the file, then bundled; ``.yaml`` optional."""
+    names = [name] if name.endswith((".yaml", ".yml")) else [name, f"{name}.yaml"]
+    for parent in (folder, scenario_folder()):
+        for candidate in names:
+            path = _usable_path(parent / candidate, source, "extends")
+            if path.is_file():
+                return path
+    return None
+
+
+def bundled_names() -> list[str]:
+    """The names of the bundled scenarios (``strict`` for ``strict.yaml``)."""
+    return sorted(p.stem for p in scenario_files())
 
 
 def _display(path: Path) -> str:
@@ -149,6 +168,13 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
             if path.parent == Path(".") and candidate.is_file():
                 path = candidate
                 break
+        else:
+            if path.parent == Path("."):
+                hint = suggest(path.name.removesuffix(".yaml"), bundled_names())
+                names = ", ".join(bundled_names())
+                raise ScenarioError(
+                    str(path), "", f"file not found, nor a bundled scenario{hint}; bundled: {names}"
+                )
     data, sources = _resolve_extends(path, ())
     source = sources[-1]
     data = _with_overrides(data, overrides or [])

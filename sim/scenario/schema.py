@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 def param(default: Any, unit: str, source: str, description: str, **bounds: Any) -> Any:
@@ -38,9 +38,23 @@ def param(default: Any, unit: str, source: str, description: str, **bounds: Any)
 
 
 class Section(BaseModel):
-    """Base for scenario sections: unknown keys are errors, values are validated on assignment."""
+    """Base for scenario sections: unknown keys are errors, values are validated on assignment.
+
+    A number field refuses a yes/no value: YAML reads ``yes``, ``no``, ``on``, ``off``,
+    ``true`` and ``false`` as booleans, which pydantic would otherwise take as 1 and 0.
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_no_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and cls.model_fields[info.field_name].annotation in (int, float):
+            raise ValueError(
+                f"a number is expected, not the yes/no value {str(value).lower()} (YAML reads "
+                "yes, no, on, off, true and false as yes/no values)"
+            )
+        return value
 
 
 class PopulationParams(Section):

@@ -107,6 +107,60 @@ def test_compare_refuses_different_weeks(folders):
         compare([base, strict])
 
 
+def _with(results, **changes):
+    """A copy of loaded results whose scenario has other values (dotted names, as keywords)."""
+    from sim.scenario import apply_changes
+
+    dotted = {k.replace("__", "."): v for k, v in changes.items()}
+    results.scenario = apply_changes(results.scenario, dotted)
+    return results
+
+
+def test_compare_refuses_results_of_another_model_and_names_the_fields(folders):
+    from sim.experiments.runner import Results
+
+    base = Results.load(folders / "baseline_2016")
+    other = _with(Results.load(folders / "strict"), population__sellers=5000)
+    with pytest.raises(PairingError) as error:
+        compare([base, other])
+    said = str(error.value)
+    assert "population.sellers" in said and "not policy levers" in said, said
+    assert "--allow-different population.sellers" in said
+    # Allowed by name, the comparison is made; policy levers never need it.
+    assert len(compare([base, other], allow_different=["population.sellers"]).table)
+    lever = _with(Results.load(folders / "strict"), enforcement__fine_multiple=3.0)
+    assert len(compare([base, lever]).table)
+
+
+def test_a_time_series_of_runs_with_other_seeds_is_drawn_side_by_side(folders, tmp_path):
+    other = tmp_path / "other"
+    done = subprocess.run(
+        [DETER_SIM, "run", "strict", *SMALL, "--seed", "7", "-r", "2", "--out", str(other)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "ts.png"
+    base = str(folders / "baseline_2016")
+    drawn = subprocess.run(
+        [DETER_SIM, "plot", base, str(other), "--kind", "timeseries", "-o", str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert drawn.returncode == 0, drawn.stderr
+    with Image.open(target) as image:
+        assert "not paired" in image.info["Description"]
+    refused = subprocess.run(
+        [DETER_SIM, "plot", base, str(other), "--kind", "change", "-o", str(tmp_path / "c.png")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 2 and "cannot pair" in refused.stderr
+
+
 @pytest.mark.parametrize("kind", ["timeseries", "change", "funnel", "beliefs"])
 def test_plot_kinds_write_valid_images_with_footer(folders, tmp_path, kind):
     target = tmp_path / f"{kind}.png"

@@ -111,6 +111,9 @@ def _interrupt(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        # A suite run as a background job hands its children SIGINT ignored: Ctrl-C must reach
+        # the command as it would from a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     pgid = process.pid
     chunks: list[bytes] = []

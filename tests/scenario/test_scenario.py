@@ -154,6 +154,44 @@ def test_missing_extends_base_is_reported(tmp_path):
         load_scenario(path)
 
 
+def test_extends_finds_a_bundled_scenario_by_its_name(tmp_path):
+    path = write(tmp_path, "mine.yaml", "name: mine\nextends: strict\nweeks: 150\n")
+    scenario = load_scenario(path)
+    strict = load_scenario("strict")
+    assert scenario.weeks == 150
+    assert scenario.enforcement == strict.enforcement
+
+
+def test_a_misspelt_base_or_name_suggests_the_bundled_one(tmp_path):
+    path = write(tmp_path, "mine.yaml", "name: mine\nextends: strcit\n")
+    with pytest.raises(ScenarioError, match="did you mean 'strict'"):
+        load_scenario(path)
+    with pytest.raises(ScenarioError, match="did you mean 'strict'"):
+        load_scenario("strcit")
+
+
+def test_every_problem_of_a_file_is_shown(tmp_path):
+    text = "name: x\nplatform:\n  detection_rate: 2\nenforcement:\n  conviction_rate: -1\n"
+    path = write(tmp_path, "two.yaml", text)
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(path)
+    said = str(error.value)
+    assert "platform.detection_rate" in said and "enforcement.conviction_rate" in said
+    assert "more problem" not in said
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off", "true", "false"])
+def test_a_yes_no_value_for_a_number_is_refused(word):
+    with pytest.raises(ScenarioError, match="yes/no value"):
+        load_scenario("baseline_2016", [f"enforcement.prosecution_rate={word}"])
+
+
+def test_a_bad_name_says_what_is_allowed_in_words():
+    with pytest.raises(ScenarioError) as error:
+        load_scenario("baseline_2016", ["name=a b"])
+    assert "letters, digits" in str(error.value) and "^[" not in str(error.value)
+
+
 def test_missing_file_is_reported(tmp_path):
     with pytest.raises(ScenarioError, match="file not found"):
         load_scenario(tmp_path / "absent.yaml")

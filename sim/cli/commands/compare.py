@@ -29,6 +29,14 @@ InputsArg = Annotated[
 BaselineOpt = Annotated[
     str | None, typer.Option("--baseline", help="Scenario compared against [the first].")
 ]
+AllowDifferentOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-different",
+        help="A field outside the platform and enforcement sections that may differ between "
+        "the scenarios compared (repeatable); by default only policy levers may.",
+    ),
+]
 
 
 class PlotKind(StrEnum):
@@ -51,6 +59,7 @@ def comparison(
     force: bool,
     files: list[str],
     execution: ExecutionOptions,
+    allow_different: list[str] | None = None,
 ) -> tuple[Any, Path]:
     """Read or run the inputs (with progress bars) and pair them with the baseline."""
     from sim.experiments.compare import compare, comparison_folder, gather, read_inputs
@@ -59,7 +68,7 @@ def comparison(
     folder = comparison_folder(items, out, force, files)
     with progress() as bars:
         results = gather(items, folder, execution, per_scenario(bars))
-    return compare(results, baseline, metrics), folder
+    return compare(results, baseline, metrics, allow_different), folder
 
 
 EnsembleOpt = Annotated[
@@ -144,6 +153,7 @@ def compare_command(
     force: ForceOpt = False,
     ensemble: EnsembleOpt = None,
     sets: SetsOpt = None,
+    allow_different: AllowDifferentOpt = None,
 ) -> None:
     """Compare scenarios with a baseline, paired on common seeds; write compare.csv.
 
@@ -163,7 +173,15 @@ def compare_command(
         )
         return
     result, folder = comparison(
-        inputs, baseline, chosen, overrides, out, force, ["compare.csv"], execution
+        inputs,
+        baseline,
+        chosen,
+        overrides,
+        out,
+        force,
+        ["compare.csv"],
+        execution,
+        allow_different,
     )
     for name in [r.scenario.name for r in result.results if r.scenario.name != result.baseline]:
         console.print(compare_table(result.table[result.table.scenario == name]))
@@ -190,6 +208,7 @@ def brief(
         bool,
         typer.Option("--force", help="Replace an existing --output and results in --out."),
     ] = False,
+    allow_different: AllowDifferentOpt = None,
 ) -> None:
     """Write a PDF briefing: key findings, comparison table, charts, assumptions, provenance.
 
@@ -202,7 +221,9 @@ def brief(
         fail(f"--output: {output}: the briefing is a PDF; use a .pdf file name")
     if output.exists() and not force:
         fail(f"--output: {output} already exists; add --force to replace it, or choose another")
-    result, _ = comparison(inputs, baseline, None, overrides, out, force, [], execution)
+    result, _ = comparison(
+        inputs, baseline, None, overrides, out, force, [], execution, allow_different
+    )
     write_brief(result, output)
     console.print(f"briefing written to [bold]{output}[/]")
 
@@ -229,6 +250,7 @@ def plot(
         Path | None,
         typer.Option("--output", "-o", help="Figure file: .png, .svg or .pdf."),
     ] = None,
+    allow_different: AllowDifferentOpt = None,
 ) -> None:
     """Draw a figure from results on disk; the format follows the file suffix."""
     import matplotlib.pyplot as plt
@@ -246,7 +268,7 @@ def plot(
     if kind in (PlotKind.heatmap, PlotKind.sensitivity):
         footer = draw_batch_figure(results[0], kind, metric, ax)
     else:
-        footer = draw_comparison_figure(results, kind, metric, baseline, ax)
+        footer = draw_comparison_figure(results, kind, metric, baseline, ax, allow_different)
     save_figure(figure, target, footer)
     console.print(f"figure written to [bold]{target}[/]")
 
@@ -281,16 +303,33 @@ def draw_batch_figure(folder: Path, kind: PlotKind, metric: str, ax: Any) -> str
 
 
 def draw_comparison_figure(
-    folders: list[Path], kind: PlotKind, metric: str, baseline: str | None, ax: Any
+    folders: list[Path],
+    kind: PlotKind,
+    metric: str,
+    baseline: str | None,
+    ax: Any,
+    allow_different: list[str] | None = None,
 ) -> str:
-    """Draw a comparison figure of run folders; return its provenance line."""
-    from sim.experiments.compare import compare
+    """Draw a comparison figure of run folders; return its provenance line.
+
+    Only ``change`` pairs the runs (and so needs the same seeds and the same model); a time
+    series, the funnel and the beliefs are drawn side by side as they are.
+    """
+    import pandas as pd
+
+    from sim.experiments.compare import Comparison, compare
     from sim.experiments.runner import Results
     from sim.reporting.findings import KEY_METRICS, provenance
     from sim.reporting.plots import plot_beliefs, plot_change, plot_funnel, plot_timeseries
 
     loaded = [Results.load(folder) for folder in folders]
-    result = compare(loaded, baseline)
+    if kind is PlotKind.change:
+        result = compare(loaded, baseline, None, allow_different)
+    else:
+        names = [r.scenario.name for r in loaded]
+        if len(set(names)) != len(names):
+            fail(f"two result folders hold the same scenario name ({', '.join(names)})")
+        result = Comparison(loaded, baseline or names[0], pd.DataFrame())
     if kind is PlotKind.timeseries:
         plot_timeseries(result.timeseries, metric, result.burn_in_weeks, ax=ax)
     elif kind is PlotKind.change:
