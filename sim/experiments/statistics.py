@@ -138,6 +138,36 @@ class PairingError(DeterSimError):
     """Two sets of replications cannot be paired (different seeds, weeks or burn-in)."""
 
 
+def percent_change(a: np.ndarray, b: np.ndarray, t: float) -> tuple[float, float, float]:
+    """``100 (mean b / mean a - 1)`` and its interval, paired by replication.
+
+    For quantities that cannot be negative (every metric) the interval is taken on the log of
+    the ratio, ``log R ± t se``, with the delta method's
+    ``se^2 = [var(b) / mean_b^2 + var(a) / mean_a^2 - 2 cov(a, b) / (mean_a mean_b)] / n``, and
+    turned back into percent: it never falls below -100% and is wider above than below, as a
+    ratio is. Where a mean is 0 (or a value negative) the delta method on the ratio itself is
+    used, clipped at -100% for non-negative quantities.
+    """
+    n = len(a)
+    mean_a, mean_b = float(a.mean()), float(b.mean())
+    if mean_a == 0:
+        return float("nan"), float("nan"), float("nan")
+    ratio = mean_b / mean_a
+    pct = 100 * (ratio - 1)
+    if n < 2:
+        return pct, float("nan"), float("nan")
+    cov = np.cov(a, b, ddof=1)
+    non_negative = bool((a >= 0).all() and (b >= 0).all())
+    if non_negative and mean_b > 0:
+        var = cov[1, 1] / mean_b**2 + cov[0, 0] / mean_a**2 - 2 * cov[0, 1] / (mean_a * mean_b)
+        half = t * np.sqrt(max(var, 0.0) / n)
+        return pct, 100 * (ratio * np.exp(-half) - 1), 100 * (ratio * np.exp(half) - 1)
+    var = cov[1, 1] + ratio**2 * cov[0, 0] - 2 * ratio * cov[0, 1]
+    half = 100 * t * np.sqrt(max(var, 0.0)) / (np.sqrt(n) * abs(mean_a))
+    low = max(pct - half, -100.0) if non_negative else pct - half
+    return pct, low, pct + half
+
+
 def paired_differences(
     summary: pd.DataFrame,
     baseline: str,
@@ -149,9 +179,9 @@ def paired_differences(
     For scenario ``B`` against baseline ``A``, replication ``i`` of both used the same seed, so
     the differences ``d_i = B_i - A_i`` are independent draws of the effect. The absolute
     change is their mean with a t-interval. The percent change is ``100 (mean B / mean A - 1)``;
-    its interval comes from the delta method for a ratio of paired means,
-    ``se(R) = sqrt(var(B) + R^2 var(A) - 2 R cov(A, B)) / (sqrt(n) mean A)``, with a t
-    quantile of ``n - 1`` degrees of freedom (undefined when the baseline mean is 0).
+    its interval is ``percent_change``'s: on the log of the ratio of paired means (delta
+    method, a t quantile of ``n - 1`` degrees of freedom), so that it respects the bound of
+    -100% (undefined when the baseline mean is 0).
 
     Args:
         summary: One row per scenario and replication (``summarise_replications`` output, or
@@ -195,15 +225,7 @@ def paired_differences(
             change = float(d.mean())
             half = t * float(d.std(ddof=1)) / np.sqrt(n) if n > 1 else float("nan")
             mean_a, mean_b = float(a.mean()), float(b.mean())
-            if mean_a != 0 and n > 1:
-                ratio = mean_b / mean_a
-                cov = np.cov(a, b, ddof=1)
-                var = cov[1, 1] + ratio**2 * cov[0, 0] - 2 * ratio * cov[0, 1]
-                se = np.sqrt(max(var, 0.0)) / (np.sqrt(n) * abs(mean_a))
-                pct, pct_half = 100 * (ratio - 1), 100 * t * se
-            else:
-                pct = 100 * (mean_b / mean_a - 1) if mean_a != 0 else float("nan")
-                pct_half = float("nan")
+            pct, pct_low, pct_high = percent_change(a, b, t)
             rows.append(
                 {
                     "scenario": scenario,
@@ -216,8 +238,8 @@ def paired_differences(
                     "change_ci_low": change - half,
                     "change_ci_high": change + half,
                     "change_pct": pct,
-                    "change_pct_ci_low": pct - pct_half,
-                    "change_pct_ci_high": pct + pct_half,
+                    "change_pct_ci_low": pct_low,
+                    "change_pct_ci_high": pct_high,
                 }
             )
     return pd.DataFrame(rows)

@@ -83,17 +83,30 @@ def test_paired_differences_known_answer():
 
 
 def test_paired_percent_interval_known_answer():
-    # A = 9, 10, 11 (mean 10) and B = 3.5, 5, 6.5 (mean 5): the ratio R is 0.5, a change of
-    # -50%. The delta method's standard error of R is sd(B - R A) / (sqrt(n) mean A); here
-    # B - R A = -1, 0, 1, whose s.d. is 1, so se = 1 / (10 sqrt(3)), and the half-width of
-    # the interval is 100 t(0.975, 2) se = 10 x 4.302652729749462 / sqrt(3) = 24.84137711750.
+    # A = 9, 10, 11 (mean 10, var 1) and B = 3.5, 5, 6.5 (mean 5, var 2.25), cov 1.5: the ratio
+    # R is 0.5, a change of -50%. On the log of the ratio the delta method's variance is
+    # [2.25 / 25 + 1 / 100 - 2 x 1.5 / 50] / 3 = 0.04 / 3, so the interval is
+    # 0.5 exp(-+ t(0.975, 2) sqrt(0.04 / 3)) - 1 = -69.58% to -17.83%.
     row = paired_differences(_pairs([9, 10, 11], [3.5, 5, 6.5]), "a", ["active_sellers"]).iloc[0]
+    half = 4.302652729749462 * np.sqrt(0.04 / 3)
     assert row.change_pct == pytest.approx(-50.0)
-    assert row.change_pct_ci_low == pytest.approx(-50.0 - 24.8413771175033)
-    assert row.change_pct_ci_high == pytest.approx(-50.0 + 24.8413771175033)
+    assert row.change_pct_ci_low == pytest.approx(100 * (0.5 * np.exp(-half) - 1))
+    assert row.change_pct_ci_high == pytest.approx(100 * (0.5 * np.exp(half) - 1))
+    assert row.change_pct_ci_low == pytest.approx(-69.577, abs=1e-3)
     # Differences -5.5, -5, -4.5: mean -5, s.d. 0.5, half-width 4.302652729749462 x 0.5 / sqrt(3).
     assert row.change == pytest.approx(-5.0)
     assert row.change_ci_high - row.change == pytest.approx(1.2420688558751648)
+
+
+def test_a_percent_interval_of_a_count_never_falls_below_minus_100():
+    # A noisy twentyfold rise: the interval is wide but stays above -100% and above 0.
+    rise = paired_differences(_pairs([1, 3, 2, 0.5], [20, 70, 30, 20]), "a", ["active_sellers"])
+    row = rise.iloc[0]
+    assert row.change_pct == pytest.approx(100 * (140 / 6.5 - 1))
+    assert row.change_pct_ci_low > 0 and row.change_pct_ci_high > row.change_pct
+    # A fall to nothing in most replications: the lower end is -100% at the least.
+    fall = paired_differences(_pairs([10, 12, 9], [0, 0, 3]), "a", ["active_sellers"]).iloc[0]
+    assert -100 <= fall.change_pct_ci_low < fall.change_pct < fall.change_pct_ci_high
 
 
 def test_pairing_refuses_different_seeds():
