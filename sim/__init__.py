@@ -3,7 +3,7 @@
 The Python API used by the command line and by notebooks::
 
     import sim
-    scenario = sim.load_scenario("scenarios/strict.yaml", ["enforcement.prosecution_rate=0.9"])
+    scenario = sim.load_scenario("strict", ["enforcement.prosecution_rate=0.9"])
     results = sim.run_scenario(scenario, workers=2)
     results.summary_stats
 
@@ -27,6 +27,7 @@ _EXPORTS = {
     "Results": "sim.experiments.runner",
     "run_replication": "sim.experiments.runner",
     "run_scenario": "sim.experiments.runner",
+    "compare": "sim.experiments.compare",
 }
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "__version__",
+    "compare",
     "load_scenario",
     "run_replication",
     "run_scenario",

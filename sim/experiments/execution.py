@@ -194,6 +194,33 @@ class _ProcessPool(ProcessPoolExecutor):
             manager.join(timeout)
 
 
+def workers_cannot_start() -> str | None:
+    """Why local worker processes could not start from this program, or None if they can.
+
+    Workers are started with "spawn" (Mesa asks for it), which runs the main program again in
+    each worker. That fails for a program read from standard input or given with ``-c`` (there
+    is no file to run again) and for a script without an ``if __name__ == "__main__":`` guard
+    (each worker would start workers of its own). A notebook or an interactive session has no
+    main program to run again, and a program started with ``python -m`` is imported by name.
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or getattr(main, "__spec__", None) is not None:
+        return None
+    if not os.path.isfile(path):
+        return f"worker processes cannot run the main program ({path}) again"
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            source = file.read()
+    except OSError:
+        return f"worker processes cannot read the main program ({path})"
+    if "__main__" not in source:
+        return f'{path} has no `if __name__ == "__main__":` guard'
+    return None
+
+
 @contextmanager
 def executor(
     backend: Backend | str = Backend.process,
@@ -217,7 +244,14 @@ def executor(
     workers = workers or default_workers()
     if address and backend is not Backend.dask:
         raise OptionError("--address", address, "needs --backend dask")
-    if backend is Backend.serial:
+    reason = None if backend is Backend.serial or address else workers_cannot_start()
+    if reason:
+        logging.getLogger(__name__).warning(
+            'deter-sim runs serially: %s. Put the calls under `if __name__ == "__main__":` in '
+            "a script to use worker processes.",
+            reason,
+        )
+    if backend is Backend.serial or reason:
         yield SerialExecutor()
     elif backend is Backend.process:
         # Mesa forces the "spawn" start method on import; ask for it explicitly so that the
