@@ -8,6 +8,7 @@ and the briefing written from a comparison are in ``sim.reporting``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from sim.model.metrics import check_metrics
 from sim.scenario import Scenario, load_scenario
 
 DEFAULT_FOLDER = RESULTS / "compare"
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # what a scenario's name may be
 
 
 def read_inputs(inputs: list[str], overrides: list[str]) -> list[Scenario | Results]:
@@ -40,10 +42,20 @@ def read_inputs(inputs: list[str], overrides: list[str]) -> list[Scenario | Resu
         path = Path(item)
         items.append(Results.load(path) if path.is_dir() else load_scenario(item, overrides))
     names = [s.scenario.name if isinstance(s, Results) else s.name for s in items]
+    # Two result folders of one scenario (a variant run with --set beside its base): each
+    # takes the name of its folder, when those differ and make valid names.
+    for i, (item, name) in enumerate(zip(items, names, strict=True)):
+        folder = Path(inputs[i]).resolve().name
+        unique = folder not in names and NAME.fullmatch(folder)
+        if names.count(name) > 1 and isinstance(item, Results) and unique:
+            items[i], names[i] = item.renamed(folder), folder
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:
         raise OptionError(
-            "compare", "", f"scenario name(s) {', '.join(sorted(duplicated))} given twice"
+            "compare",
+            "",
+            f"scenario name(s) {', '.join(sorted(duplicated))} given twice; give a variant its "
+            "own name (deter-sim run ... --set name=strict5) or its own result folder",
         )
     return items
 

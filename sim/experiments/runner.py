@@ -85,6 +85,15 @@ class Results:
     summary_stats: pd.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
 
+    def renamed(self, name: str) -> Results:
+        """The same results under another scenario name (in the scenario and every table)."""
+        tables = [
+            t.assign(scenario=name) if "scenario" in t else t
+            for t in (self.timeseries, self.summary, self.summary_stats)
+        ]
+        scenario = self.scenario.model_copy(update={"name": name})
+        return Results(scenario, *tables, {**self.manifest, "scenario": name})
+
     def save(self, out_dir: str | Path, table_format: str = "parquet") -> Path:
         """Write the five output files to ``out_dir``, all or none.
 

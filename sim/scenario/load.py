@@ -184,6 +184,14 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
         keys = [text.partition("=")[0].strip() for text in overrides or []]
         if any(exc.field == k or exc.field.startswith(k + ".") for k in keys):
             raise ScenarioError("--set", exc.field, exc.detail) from None
+        timing = [k for k in keys if k in ("weeks", "burn_in_weeks")]
+        if timing and exc.detail.startswith("burn_in_weeks"):
+            # The option that made the run too short for the file's burn-in is at fault.
+            raise ScenarioError(
+                "--weeks" if timing[-1] == "weeks" else "--set",
+                "" if timing[-1] == "weeks" else timing[-1],
+                f"{exc.detail}; give more weeks, or a shorter burn-in with --set burn_in_weeks=N",
+            ) from None
         raise
 
 

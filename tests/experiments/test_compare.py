@@ -218,8 +218,19 @@ def test_brief_is_a_pdf_with_eight_pages(folders, tmp_path):
 
 
 def test_the_inputs_may_not_name_the_same_scenario_twice():
-    with pytest.raises(OptionError, match="given twice"):
+    with pytest.raises(OptionError, match="given twice.*--set name="):
         read_inputs(["strict", "strict"], [])
+
+
+def test_a_variant_run_beside_its_base_is_compared_under_its_folders_name(folders, tmp_path):
+    import shutil
+
+    variant = tmp_path / "strict5"  # a copy of the strict run, as if run with --set
+    shutil.copytree(folders / "strict", variant)
+    items = read_inputs([str(folders / "strict"), str(variant)], [])
+    assert [r.scenario.name for r in items] == ["strict", "strict5"]
+    assert set(items[1].summary.scenario) == {"strict5"}
+    assert len(compare(items).table)
 
 
 @pytest.mark.slow  # about 40 s: four compare and brief runs
