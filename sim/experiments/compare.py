@@ -60,6 +60,25 @@ def read_inputs(inputs: list[str], overrides: list[str]) -> list[Scenario | Resu
     return items
 
 
+def run_folders(folders: list[Path]) -> list[Path]:
+    """Result folders of ``run``, a comparison folder standing for the runs it holds.
+
+    A folder written by ``compare`` (``compare.csv`` beside a folder per scenario) gives its
+    runs in the comparison's order: the baseline first, then the others as in the table.
+    """
+    expanded: list[Path] = []
+    for folder in folders:
+        table = folder / "compare.csv"
+        if (folder / "manifest.json").exists() or not table.is_file():
+            expanded.append(folder)
+            continue
+        rows = pd.read_csv(table, usecols=["scenario", "baseline"])
+        names = list(dict.fromkeys([*rows.baseline.astype(str), *rows.scenario.astype(str)]))
+        inside = [folder / n for n in names if (folder / n / "manifest.json").exists()]
+        expanded.extend(inside or [folder])
+    return expanded
+
+
 def comparison_folder(
     items: list[Scenario | Results], out: Path | None, force: bool, files: list[str]
 ) -> Path:

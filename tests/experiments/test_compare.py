@@ -176,6 +176,19 @@ def test_plot_kinds_write_valid_images_with_footer(folders, tmp_path, kind):
         assert "scenarios baseline_2016, strict, certainty_only" in image.info["Description"]
 
 
+def test_plot_reads_the_folder_compare_wrote(folders, tmp_path):
+    target = tmp_path / "change.png"
+    done = subprocess.run(
+        [DETER_SIM, "plot", str(folders), "--kind", "change", "-o", str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with Image.open(target) as image:
+        assert "scenarios baseline_2016, strict, certainty_only" in image.info["Description"]
+
+
 def test_plot_functions_return_axes_with_titles_and_units(folders):
     import matplotlib.pyplot as plt
 

@@ -232,7 +232,10 @@ def brief(
 def plot(
     results: Annotated[
         list[Path],
-        typer.Argument(help="Result folders: of `run` (several), or of a sweep or sensitivity."),
+        typer.Argument(
+            help="Result folders: of `run` (several) or of `compare` (its runs), or of a sweep "
+            "or sensitivity."
+        ),
     ],
     kind: Annotated[
         PlotKind,
@@ -317,12 +320,12 @@ def draw_comparison_figure(
     """
     import pandas as pd
 
-    from sim.experiments.compare import Comparison, compare
+    from sim.experiments.compare import Comparison, compare, run_folders
     from sim.experiments.runner import Results
     from sim.reporting.findings import KEY_METRICS, provenance
     from sim.reporting.plots import plot_beliefs, plot_change, plot_funnel, plot_timeseries
 
-    loaded = [Results.load(folder) for folder in folders]
+    loaded = [Results.load(folder) for folder in run_folders(folders)]
     if kind is PlotKind.change:
         result = compare(loaded, baseline, None, allow_different)
     else:
