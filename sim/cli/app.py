@@ -72,6 +72,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help text is shown as written: "[default]" in brackets is not console markup.
+    rich_markup_mode=None,
 )
 
 

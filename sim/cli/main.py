@@ -37,7 +37,17 @@ def main() -> None:
         raise
 
 
+# Commands whose finished runs survive an interruption and are reused with --resume.
+RESUMABLE = ("sweep", "sensitivity", "calibrate", "elasticity", "lever-map")
+RESUME_HINT = "; the runs already finished are kept: the same command with --resume goes on"
+
+
 def interrupted() -> None:
-    """Say ``interrupted`` on one line and exit with 130, as a shell does for Ctrl-C."""
-    sys.stderr.write("interrupted\n")
+    """Say ``interrupted`` on one line and exit with 130, as a shell does for Ctrl-C.
+
+    After a command that can resume, the line says how.
+    """
+    words = [word for word in sys.argv[1:] if not word.startswith("-")]
+    hint = RESUME_HINT if words and words[0] in RESUMABLE else ""
+    sys.stderr.write(f"interrupted{hint}\n")
     sys.exit(130)

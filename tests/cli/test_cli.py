@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 
 import pandas as pd
 import pytest
-from helpers import ROOT, deter_sim
+from helpers import DETER_SIM, ROOT, deter_sim
 from typer.testing import CliRunner
 
 from sim._version import __version__
@@ -166,3 +169,20 @@ def test_an_unwritable_output_folder_is_refused_before_the_run(tmp_path):
     done = deter_sim("run", "strict", "--out", str(blocked / "out"), *SMALL)
     assert done.returncode == 2
     assert "cannot write the results here" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["compare", "run", "brief", "sweep", "calibrate", "plot"])
+def test_help_shows_defaults_in_brackets_and_flags_without_a_type(command):
+    done = subprocess.run(
+        [DETER_SIM, command, "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "<bool>" not in text
+    assert not re.search(r"\w \.(\s|$)", text), "a default in brackets vanished"
+    if command == "compare":
+        assert "[the first]" in text and "[all]" in text

@@ -27,6 +27,8 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import DETER_SIM, run_files, run_rows, small, small_files_only
 
+from sim.cli.main import RESUME_HINT
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 WEEKS = 80
@@ -182,7 +184,7 @@ def _assert_stopped_cleanly(stopped: Stopped) -> None:
     assert "Traceback" not in stopped.stderr, said
     # Nothing but the progress bar and (see the test below) the 'interrupted' line: no noise
     # from the workers or from Dask shutting down.
-    assert set(_lines(stopped.stderr)) <= {"interrupted"}, said
+    assert set(_lines(stopped.stderr)) <= {"interrupted", "interrupted" + RESUME_HINT}, said
 
 
 # -- Ctrl-C during `run` ------------------------------------------------------------------------
@@ -265,9 +267,10 @@ def test_ctrl_c_during_sweep_stops_cleanly_and_writes_no_table(interrupted_sweep
     assert {p.name for p in out.iterdir()} == {"batch.json", "points.csv", "runs"}
 
 
-def test_ctrl_c_during_sweep_says_interrupted_in_one_line(interrupted_sweep):
+def test_ctrl_c_during_sweep_says_interrupted_and_how_to_resume(interrupted_sweep):
     stopped = interrupted_sweep[0]
-    assert _lines(stopped.stderr) == ["interrupted"], stopped.stderr
+    assert _lines(stopped.stderr) == ["interrupted" + RESUME_HINT], stopped.stderr
+    assert "--resume" in RESUME_HINT
 
 
 def test_an_interrupted_sweep_resumed_equals_an_uninterrupted_one(

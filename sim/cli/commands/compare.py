@@ -220,12 +220,17 @@ def brief(
     if output.suffix.lower() != ".pdf":
         fail(f"--output: {output}: the briefing is a PDF; use a .pdf file name")
     if output.exists() and not force:
-        fail(f"--output: {output} already exists; add --force to replace it, or choose another")
-    result, _ = comparison(
+        fail(
+            f"--output: {output} already exists; add --force to replace it, or choose another "
+            "file name"
+        )
+    result, folder = comparison(
         inputs, baseline, None, overrides, out, force, [], execution, allow_different
     )
     write_brief(result, output)
-    console.print(f"briefing written to [bold]{output}[/]")
+    ran = [r.scenario.name for r in result.results if (folder / r.scenario.name).is_dir()]
+    saved = f"; the runs of {', '.join(ran)} are in [bold]{folder}/[/]" if ran else ""
+    console.print(f"briefing written to [bold]{output}[/]{saved}")
 
 
 @app.command()
