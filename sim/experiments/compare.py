@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -151,9 +151,9 @@ def model_differences(a: Scenario, b: Scenario) -> dict[str, tuple[Any, Any]]:
     for section, values in first.items():
         if section in POLICY_SECTIONS or not isinstance(values, dict):
             continue
-        for field, value in values.items():
-            if second[section][field] != value:
-                differ[f"{section}.{field}"] = (value, second[section][field])
+        for name, value in values.items():
+            if second[section][name] != value:
+                differ[f"{section}.{name}"] = (value, second[section][name])
     return differ
 
 
@@ -219,6 +219,7 @@ class Comparison:
     results: list[Results]
     baseline: str
     table: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def summary_stats(self) -> pd.DataFrame:
@@ -234,6 +235,37 @@ class Comparison:
     def burn_in_weeks(self) -> int:
         """Burn-in of the baseline (the same for all, checked)."""
         return self.results[0].scenario.burn_in_weeks
+
+
+# Below this many replications a t-interval rests on too few degrees of freedom to be read.
+MIN_REPLICATIONS = 5
+
+
+def comparison_warnings(results: list[Results]) -> list[str]:
+    """What a reader of a comparison must be told: too few replications, an off-scale model.
+
+    The calibrated population is the schema's default (the 2016 baseline's); counts of a run
+    at another size are not comparable with the 2016 figures, and enforcement capacity, which
+    is per region, binds differently.
+    """
+    from sim.scenario.schema import PopulationParams
+
+    warnings = []
+    first = results[0]
+    n = int(first.manifest.get("replications") or len(first.summary))
+    if n < MIN_REPLICATIONS:
+        warnings.append(
+            f"only {n} replication{'s' if n != 1 else ''}: the intervals are rough; use "
+            f"{MIN_REPLICATIONS} or more (--replications)"
+        )
+    calibrated = PopulationParams.model_fields["sellers"].default
+    sellers = first.scenario.population.sellers
+    if sellers != calibrated:
+        warnings.append(
+            f"{sellers:,} potential sellers, not the calibrated {calibrated:,}: counts are not "
+            "comparable with the 2016 figures, and the enforcers' capacity binds differently"
+        )
+    return warnings
 
 
 def compare(
@@ -259,4 +291,4 @@ def compare(
     check_pairable(results, baseline, allow_different)
     summary = pd.concat([r.summary for r in results], ignore_index=True)
     table = paired_differences(summary, baseline, metrics)
-    return Comparison(results, baseline, table)
+    return Comparison(results, baseline, table, comparison_warnings(results))

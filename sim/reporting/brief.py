@@ -204,7 +204,8 @@ def write_brief(comparison: Comparison, path: Path) -> Path:
     def write(tmp: Path) -> None:
         metadata = {"Title": "deter-sim briefing", "Subject": footer, "Creator": "deter-sim"}
         with PdfPages(tmp, metadata=metadata) as pdf:
-            _text_page(pdf, "Key findings", [intro, *findings], footer)
+            cautions = [f"Read with care: {w}." for w in comparison.warnings]
+            _text_page(pdf, "Key findings", [intro, *cautions, *findings], footer)
             _table_page(pdf, comparison, footer)
             _chart_page(
                 pdf, lambda ax: plot_change(comparison.table, list(KEY_METRICS), ax=ax), footer

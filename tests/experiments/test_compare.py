@@ -228,6 +228,24 @@ def test_brief_is_a_pdf_with_eight_pages(folders, tmp_path):
     pages = re.findall(rb"/Type\s*/Page\b(?!s)", data)
     assert len(pages) == 8  # findings, table, change, funnel, two series, beliefs, notes
     assert b"deter-sim briefing" in data
+    # Page 1 says what a reader must know first: 3 replications, a small population.
+    from pypdf import PdfReader
+
+    first = " ".join(PdfReader(target).pages[0].extract_text().split())
+    assert "Read with care: only 3 replications" in first, first
+    assert "not the calibrated 250,300" in first, first
+
+
+def test_compare_warns_of_few_replications_and_another_population(folders, tmp_path):
+    done = subprocess.run(
+        [DETER_SIM, "compare", *[str(folders / n) for n in NAMES], "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "warning: only 3 replications" in said and "not the calibrated 250,300" in said
 
 
 def test_the_inputs_may_not_name_the_same_scenario_twice():

@@ -13,6 +13,7 @@ from sim.cli.app import (
     ForceOpt,
     app,
     console,
+    err_console,
     execution_options,
     fail,
     metric_list,
@@ -185,6 +186,8 @@ def compare_command(
     )
     for name in [r.scenario.name for r in result.results if r.scenario.name != result.baseline]:
         console.print(compare_table(result.table[result.table.scenario == name]))
+    for warning in result.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     write_table(folder / "compare.csv", result.table)
     console.print(f"comparison written to [bold]{folder / 'compare.csv'}[/]")
 
