@@ -143,6 +143,38 @@ def analyse(
     return pd.DataFrame(rows)
 
 
+# Smallest designs whose indices mean something (Saltelli et al. 2010 use N of 500 to 1,000 for
+# Sobol; Morris designs of 10 or more trajectories), and the widest 95% interval of a share of
+# the variance that can still be read.
+MIN_SOBOL_SAMPLES = 512
+MIN_MORRIS_TRAJECTORIES = 10
+MAX_SHARE_HALF_WIDTH = 0.1
+
+
+def sample_warnings(method: str, samples: int, table: pd.DataFrame) -> list[str]:
+    """What makes the indices of a sensitivity analysis hard to read: a small design, wide CIs."""
+    warnings = []
+    if method == "sobol" and samples < MIN_SOBOL_SAMPLES:
+        warnings.append(
+            f"Sobol indices from {samples} base samples are rough; {MIN_SOBOL_SAMPLES} or more "
+            "(--samples) are advised"
+        )
+    if method == "morris" and samples < MIN_MORRIS_TRAJECTORIES:
+        warnings.append(
+            f"Morris indices from {samples} trajectories are rough; {MIN_MORRIS_TRAJECTORIES} or "
+            "more (--samples) are advised"
+        )
+    if method == "sobol" and len(table):
+        shares = table[table["index"].isin(["S1", "ST"])]
+        widest = float(shares.conf.max()) if len(shares) else 0.0
+        if widest > MAX_SHARE_HALF_WIDTH:
+            warnings.append(
+                f"an index's 95% interval reaches +-{widest:.2g} of the variance (more than "
+                f"+-{MAX_SHARE_HALF_WIDTH:g}): those indices cannot be told apart; raise --samples"
+            )
+    return warnings
+
+
 def run_sensitivity(
     base: Scenario,
     params: list[tuple[str, float, float]],

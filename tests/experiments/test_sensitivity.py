@@ -47,3 +47,16 @@ def test_morris_sensitivity_of_the_model_writes_indices_and_its_chart_draws(tmp_
     assert (tmp_path / "m" / "sensitivity.csv").is_file()
     with Image.open(sensitivity_figure(result)) as image:
         assert image.size[0] > 600
+
+
+def test_a_small_design_or_wide_intervals_are_warned_of():
+    import pandas as pd
+
+    from sim.experiments.sensitivity import sample_warnings
+
+    wide = pd.DataFrame({"index": ["S1", "ST"], "conf": [0.28, 0.05]})
+    said = sample_warnings("sobol", 64, wide)
+    assert len(said) == 2 and "64 base samples" in said[0] and "+-0.28" in said[1]
+    assert sample_warnings("sobol", 1024, wide.assign(conf=[0.05, 0.02])) == []
+    assert "4 trajectories" in sample_warnings("morris", 4, pd.DataFrame())[0]
+    assert sample_warnings("morris", 20, pd.DataFrame()) == []

@@ -173,7 +173,13 @@ def sensitivity(
     """
     from sim.cli.views import sensitivity_table
     from sim.experiments.folders import default_folder
-    from sim.experiments.sensitivity import design, parse_param, run_sensitivity, sample_points
+    from sim.experiments.sensitivity import (
+        design,
+        parse_param,
+        run_sensitivity,
+        sample_points,
+        sample_warnings,
+    )
     from sim.reporting.figures import sensitivity_figure
     from sim.scenario import load_scenario
 
@@ -205,4 +211,6 @@ def sensitivity(
     if result.table is not None:
         sensitivity_figure(result)
         console.print(sensitivity_table(result.table))
+        for warning in sample_warnings(method.value, samples, result.table):
+            err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     batch_end(result, "sensitivity.csv, sensitivity.png")
