@@ -23,9 +23,11 @@ Layout of a batch folder::
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from sim._version import __version__
-from sim.errors import FolderError
+from sim.errors import DeterSimError, FolderError
 from sim.experiments.execution import ExecutionOptions
 from sim.experiments.folders import claim_batch_folder
 from sim.experiments.provenance import manifest
@@ -85,6 +87,55 @@ class RunWriteError(OSError):
 
     Not a failure of the run: every other run would fail the same way, so the batch stops.
     """
+
+
+class WorkerLostError(DeterSimError):
+    """A worker process died (killed, out of memory): the pool is broken, its runs lost."""
+
+
+# How many times a batch starts new workers after losing one, before it gives up.
+WORKER_RETRIES = 3
+
+
+def execute_retrying(
+    batch: Batch,
+    options: ExecutionOptions,
+    on_done: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """``batch.execute`` on new workers each time a worker process dies, at most 3 times.
+
+    The runs a dead worker held are run again (their rows were never written, so nothing
+    is counted twice); the rows of the other runs are kept. The run index marks as resumed
+    only the runs that were on disk before this call.
+
+    Raises:
+        WorkerLostError: workers died more than ``WORKER_RETRIES`` times.
+    """
+    before = {s.run_id for s in batch.specs() if Path(s.path).exists()}
+    for attempt in range(WORKER_RETRIES + 1):
+        try:
+            with options.executor() as pool:
+                index = batch.execute(pool, on_done)
+            break
+        except WorkerLostError as exc:
+            if attempt == WORKER_RETRIES:
+                raise WorkerLostError(
+                    f"{batch.out}: worker processes died {WORKER_RETRIES + 1} times (the last: "
+                    f"{exc}); the same command with --resume goes on from there"
+                ) from None
+            logging.getLogger(__name__).warning(
+                "%s; starting new workers for the runs left (retry %d of %d)",
+                exc,
+                attempt + 1,
+                WORKER_RETRIES,
+            )
+    if index.resumed.any() and not index.run_id.isin(before).equals(index.resumed):
+        index["resumed"] = index.run_id.isin(before)
+        try:
+            write_table(batch.out / INDEX_FILE, index)
+        except OSError as exc:
+            raise UnwritableError(batch.out, exc) from exc
+    return index
 
 
 class UnwritableError(FolderError):
@@ -287,6 +338,11 @@ class Batch:
                         f"; {finished} of {total} runs are finished and kept: the same command "
                         "with --resume goes on from there",
                     ) from None
+                except BrokenProcessPool as exc:
+                    raise WorkerLostError(
+                        f"a worker process died ({exc or 'killed'}); {finished} of {total} runs "
+                        "are finished and kept"
+                    ) from None
                 except Exception as exc:
                     record = RunRecord(
                         spec.run_id,
@@ -452,8 +508,7 @@ def run_batch(
     """
     started = time.perf_counter()
     batch.prepare(resume=resume, force=force)
-    with options.executor() as pool:
-        index = batch.execute(pool, on_done)
+    index = execute_retrying(batch, options, on_done)
     table = outputs(batch, index)
     wall = time.perf_counter() - started
     write_json(

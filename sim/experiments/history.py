@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import DeterSimError
-from sim.experiments.batch import Batch
+from sim.experiments.batch import Batch, execute_retrying
 from sim.experiments.execution import ExecutionOptions
 from sim.experiments.folders import claim_batch_folder
 from sim.experiments.matching import (
@@ -153,8 +153,7 @@ class PatternRuns:
             seed_groups=groups,
         )
         batch.prepare(resume=self.resume, force=False)
-        with self.options.executor() as pool:
-            index = batch.execute(pool, self.on_runs)
+        index = execute_retrying(batch, self.options, self.on_runs)
         failed = index.status.ne("ok").groupby(index.point).any()
         frame = batch.timeseries()
         by_point = dict(tuple(frame.groupby("point"))) if len(frame) else {}

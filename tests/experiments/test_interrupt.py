@@ -432,3 +432,64 @@ def test_a_read_only_output_folder_gives_one_line_for_sweep(tmp_path):
     assert done.returncode == 2, done.stderr
     line = _error_line(done.stderr)
     assert str(out) in line and "Permission denied" in line, line
+
+
+# -- a worker killed in the middle of a sweep -----------------------------------------------------
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...)."""
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        children = []
+        for task in Path(f"/proc/{parent}/task").glob("*"):  # a thread lists its own children
+            try:
+                children += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        found += children
+        queue += children
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize(
+    ("backend", "worker"),
+    [
+        pytest.param("process", "spawn_main", marks=pytest.mark.slow),  # about 35 s each
+        pytest.param("dask", "spawn_main", marks=pytest.mark.slow),
+    ],
+)
+def test_a_worker_killed_mid_sweep_does_not_fail_it(backend, worker, uninterrupted_sweep, tmp_path):
+    out = tmp_path / "sweep"
+    log = (tmp_path / "stderr").open("w+b")  # a pipe left unread would fill and block it
+    process = subprocess.Popen(
+        _command("sweep", backend, out),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    victim = None
+    while time.monotonic() < deadline and victim is None and process.poll() is None:
+        if len(run_files(out)) >= 2:
+            workers = [p for p in _descendants(process.pid) if worker in _cmdline(p)]
+            workers = [p for p in workers if "resource_tracker" not in _cmdline(p)]
+            victim = workers[-1] if workers else None
+        time.sleep(0.02)
+    assert victim is not None, "no worker found while the sweep ran"
+    os.kill(victim, signal.SIGKILL)
+    process.wait(timeout=300)
+    log.seek(0)
+    assert process.returncode == 0, log.read().decode(errors="replace")
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "sweep.csv"), pd.read_csv(uninterrupted_sweep / "sweep.csv")
+    )
+    pd.testing.assert_frame_equal(run_rows(out), run_rows(uninterrupted_sweep))
+    index = pd.read_csv(out / "run_index.csv")
+    assert len(index) == SWEEP_RUNS and (index.status == "ok").all()
