@@ -21,7 +21,7 @@ from sim.experiments.execution import ExecutionOptions
 from sim.experiments.folders import RESULTS, check_writable, claim_folder
 from sim.experiments.provenance import check_memory
 from sim.experiments.runner import Results, run_scenario
-from sim.experiments.statistics import PairingError, paired_differences
+from sim.experiments.statistics import PairingError, paired_differences, window_drift
 from sim.model.metrics import check_metrics
 from sim.scenario import Scenario, load_scenario
 
@@ -239,6 +239,8 @@ class Comparison:
 
 # Below this many replications a t-interval rests on too few degrees of freedom to be read.
 MIN_REPLICATIONS = 5
+# Metrics whose drift inside the summary window is reported.
+DRIFT_METRICS = ("active_sellers", "counterfeit_sales_cny")
 
 
 def comparison_warnings(results: list[Results]) -> list[str]:
@@ -257,6 +259,17 @@ def comparison_warnings(results: list[Results]) -> list[str]:
         warnings.append(
             f"only {n} replication{'s' if n != 1 else ''}: the intervals are rough; use "
             f"{MIN_REPLICATIONS} or more (--replications)"
+        )
+    burn_in, weeks = first.scenario.burn_in_weeks, first.scenario.weeks
+    middle = burn_in + (weeks - burn_in) // 2
+    timeseries = pd.concat([r.timeseries for r in results], ignore_index=True)
+    drift = window_drift(timeseries, burn_in, list(DRIFT_METRICS))
+    for row in drift[drift.drifts].itertuples():
+        warnings.append(
+            f"{row.metric.replace('_cny', '').replace('_', ' ')} under {row.scenario} still "
+            f"moves inside the summary window ({row.change_pct:+,.0f}% from weeks "
+            f"{burn_in}-{middle - 1} to weeks {middle}-{weeks - 1}): its yearly figure averages "
+            "over a moving level; read the time series, or run longer"
         )
     calibrated = PopulationParams.model_fields["sellers"].default
     sellers = first.scenario.population.sellers

@@ -243,3 +243,56 @@ def paired_differences(
                 }
             )
     return pd.DataFrame(rows)
+
+
+# A summary window whose second half differs from its first by more than this share (and
+# beyond the noise between replications) is flagged: its yearly figures average over a level
+# that is still moving.
+DRIFT_SHARE = 0.10
+
+
+def window_drift(
+    timeseries: pd.DataFrame, burn_in_weeks: int, metrics: list[str], alpha: float = 0.05
+) -> pd.DataFrame:
+    """Whether each scenario's metrics still move inside the summary window.
+
+    The window after the burn-in is cut in two halves; per replication, the mean weekly value
+    of each half. The change from the first half to the second is paired by replication and
+    tested with a t-test; a metric *drifts* when the change is beyond noise (``p < alpha``)
+    and larger than ``DRIFT_SHARE`` of the first half.
+
+    Returns:
+        One row per scenario and metric: ``scenario, metric, first_half, second_half,
+        change_pct, p_value, drifts``.
+    """
+    post = timeseries[timeseries.week >= burn_in_weeks]
+    end = int(post.week.max()) + 1 if len(post) else burn_in_weeks
+    middle = burn_in_weeks + (end - burn_in_weeks) // 2
+    half = np.where(post.week < middle, "first", "second")
+    means = post.assign(half=half).groupby(["scenario", "replication", "half"])[metrics].mean()
+    rows = []
+    for scenario in dict.fromkeys(post.scenario):
+        table = means.loc[scenario]
+        for metric in metrics:
+            first = table.xs("first", level="half")[metric]
+            second = table.xs("second", level="half")[metric].reindex(first.index)
+            mean_first, mean_second = float(first.mean()), float(second.mean())
+            change = (mean_second / mean_first - 1) if mean_first else np.nan
+            differences = (second - first).to_numpy(dtype=float)
+            if len(differences) > 1 and np.std(differences) > 0:
+                p = float(stats.ttest_1samp(differences, 0.0).pvalue)
+            else:
+                p = 0.0 if len(differences) > 1 and differences.mean() != 0 else 1.0
+            drifts = bool(p < alpha and np.isfinite(change) and abs(change) > DRIFT_SHARE)
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "metric": metric,
+                    "first_half": mean_first,
+                    "second_half": mean_second,
+                    "change_pct": 100 * change,
+                    "p_value": p,
+                    "drifts": drifts,
+                }
+            )
+    return pd.DataFrame(rows)

@@ -116,3 +116,20 @@ def test_pairing_refuses_different_seeds():
         paired_differences(frame, "a", ["active_sellers"])
     with pytest.raises(PairingError, match="not among"):
         paired_differences(frame, "zzz", ["active_sellers"])
+
+
+def test_a_level_still_moving_inside_the_window_is_flagged():
+    from sim.experiments.statistics import window_drift
+
+    rows = []
+    for replication in range(4):
+        for week in range(40):
+            noise = 0.5 * ((week * 7 + replication * 3) % 5 - 2)
+            moving = 100 + 5 * max(week - 20, 0) + noise  # rises through the window
+            rows.append({"scenario": "a", "replication": replication, "week": week, "x": moving})
+            rows.append(
+                {"scenario": "b", "replication": replication, "week": week, "x": 100 + noise}
+            )
+    table = window_drift(pd.DataFrame(rows), 20, ["x"]).set_index("scenario")
+    assert table.loc["a", "drifts"] and table.loc["a", "change_pct"] > 10
+    assert not table.loc["b", "drifts"]
