@@ -26,7 +26,7 @@ from sim.model.metrics import check_metrics
 from sim.scenario import Scenario, load_scenario
 
 DEFAULT_FOLDER = RESULTS / "compare"
-NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # what a scenario's name may be
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")  # what a scenario's name may be
 
 
 def read_inputs(inputs: list[str], overrides: list[str]) -> list[Scenario | Results]:

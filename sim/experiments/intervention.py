@@ -29,7 +29,16 @@ from sim.scenario import PolicyChange, Scenario, schedulable_fields
 OUTPUT_FILES = ("intervention.csv", "intervention.png")
 
 
-_NOT_POLICY = {"name", "description", "extends", "seed", "replications", "weeks", "burn_in_weeks"}
+_NOT_POLICY = {
+    "name",
+    "description",
+    "label",
+    "extends",
+    "seed",
+    "replications",
+    "weeks",
+    "burn_in_weeks",
+}
 
 
 def policy_changes(baseline: Scenario, policy: Scenario) -> dict[str, Any]:

@@ -80,7 +80,7 @@ def check_field(option: str, name: str) -> None:
         parse_override(f"{name}=0")
     except ScenarioError as exc:
         raise OptionError(option, exc.field, exc.detail) from None
-    if name in ("seed", "replications", "schedule", "name", "description"):
+    if name in ("seed", "replications", "schedule", "name", "description", "label"):
         raise OptionError(option, name, "is a run setting, not a parameter that can vary")
 
 

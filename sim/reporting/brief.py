@@ -1,7 +1,7 @@
 """The briefing: a multi-page PDF for decision makers (``deter-sim brief``).
 
-Page 1 states the key findings in sentences written from the numbers; then the comparison
-table, the charts (change against the baseline, the enforcement funnel, active sellers over
+Page 1 states the question, the scenarios in plain words, the model and the caveats; page 2
+the key findings in sentences written from the numbers; then the comparison table, the charts (change against the baseline, the enforcement funnel, active sellers over
 time, perceived against true risk), and a last page of assumptions, the parameters that
 differ between the scenarios, and provenance.
 """
@@ -134,7 +134,7 @@ def differing_parameters(comparison: Comparison) -> list[str]:
     lines = []
     scenarios = [r.scenario for r in comparison.results]
     for name in all_fields():
-        if name in ("name", "description", "schedule", "seed", "replications"):
+        if name in ("name", "description", "label", "schedule", "seed", "replications"):
             continue
         values = [field_value(s, name) for s in scenarios]
         if any(v != values[0] for v in values):
@@ -150,6 +150,50 @@ def differing_parameters(comparison: Comparison) -> list[str]:
             )
             lines.append(f"{s.name} schedule: {changes}")
     return lines
+
+
+QUESTION = (
+    'If lawmakers punish counterfeiters "like drunk drivers" (near-certain, moderate '
+    "punishment), what does each lever buy, how fast, at what cost, and how sure are we?"
+)
+
+
+def title_page(comparison: Comparison) -> list[str]:
+    """The paragraphs of the title page: the question, the scenarios, the model, the caveats."""
+    from sim.scenario.schema import PopulationParams
+
+    first = comparison.results[0]
+    calibrated = PopulationParams.model_fields["sellers"].default
+    sellers = first.scenario.population.sellers
+    scale = (
+        f"The baseline is calibrated to Alibaba's 2016 enforcement figures at {calibrated:,} "
+        "potential sellers (docs/VALIDATION.md of deter-sim)."
+        if sellers == calibrated
+        else f"This briefing runs at {sellers:,} potential sellers, off the calibrated scale "
+        f"of {calibrated:,}: its counts are not comparable with the 2016 figures."
+    )
+    paragraphs = [
+        f"Question: {QUESTION}",
+        f"Prepared {time.strftime('%d %B %Y')} with deter-sim {__version__} (git commit "
+        f"{first.manifest.get('git_commit') or 'unknown'}), an agent-based model of counterfeit "
+        f"sellers on a large e-commerce platform. {scale}",
+        "**The scenarios**",
+    ]
+    for result in comparison.results:
+        scenario = result.scenario
+        role = " (the baseline)" if scenario.name == comparison.baseline else ""
+        label = scenario.label or scenario.name
+        text = " ".join(scenario.description.split())
+        paragraphs.append(f"{label}{role} [{scenario.name}]: {text}")
+    paragraphs.append("**Read with care**")
+    paragraphs += [f"{warning[0].upper()}{warning[1:]}." for warning in comparison.warnings]
+    paragraphs.append(
+        "Behavioural parameters (how sellers perceive sanctions, how they discount prison, "
+        "entry, displacement off the platform, demand) are assumptions that no 2016 figure "
+        "fixes; large falls are upper limits under them. The figures are comparisons between "
+        "scenarios on common random numbers, not forecasts."
+    )
+    return paragraphs
 
 
 def write_brief(comparison: Comparison, path: Path) -> Path:
@@ -204,8 +248,8 @@ def write_brief(comparison: Comparison, path: Path) -> Path:
     def write(tmp: Path) -> None:
         metadata = {"Title": "deter-sim briefing", "Subject": footer, "Creator": "deter-sim"}
         with PdfPages(tmp, metadata=metadata) as pdf:
-            cautions = [f"Read with care: {w}." for w in comparison.warnings]
-            _text_page(pdf, "Key findings", [intro, *cautions, *findings], footer)
+            _text_page(pdf, "What each enforcement lever buys", title_page(comparison), footer)
+            _text_page(pdf, "Key findings", [intro, *findings], footer)
             _table_page(pdf, comparison, footer)
             _chart_page(
                 pdf, lambda ax: plot_change(comparison.table, list(KEY_METRICS), ax=ax), footer

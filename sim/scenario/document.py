@@ -93,6 +93,13 @@ class Scenario(Section):
     description: str = param(
         "", "text", "scenario", "What the scenario represents", max_length=2000
     )
+    label: str = param(
+        "",
+        "text",
+        "scenario",
+        "A plain name for readers (briefings, tables); the name when empty",
+        max_length=80,
+    )
     extends: str | None = param(
         None, "path", "scenario", "Base scenario file whose values this one overrides"
     )
@@ -179,7 +186,10 @@ def _problem(error: Any) -> tuple[str, str]:
     if error["type"] == "value_error":
         return field, message
     if error["type"] == "string_pattern_mismatch":
-        message = "use letters, digits, '_', '.' and '-' only, at most 64 characters"
+        message = (
+            "start with a letter or digit, then letters, digits, '_', '.' and '-' only, at most "
+            "80 characters"
+        )
     detail = f"value {short_repr(error.get('input'))} is invalid: {message}"
     allowed = allowed_values(Scenario, loc)
     if allowed:

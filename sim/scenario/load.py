@@ -92,6 +92,7 @@ def _resolve_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any
             f"scenarios{suggest(base_name.removesuffix('.yaml'), bundled_names())}",
         )
     base, sources = _resolve_extends(base_path, (*chain, path))
+    base.pop("label", None)  # a plain name for readers belongs to its own file, never inherited
     return _deep_merge(base, data), [*sources, source]
 
 

@@ -214,7 +214,7 @@ def test_plot_functions_return_axes_with_titles_and_units(folders):
     assert plot_funnel(comparison.summary_stats).get_yscale() == "log"
 
 
-def test_brief_is_a_pdf_with_eight_pages(folders, tmp_path):
+def test_brief_is_a_pdf_with_nine_pages(folders, tmp_path):
     target = tmp_path / "brief.pdf"
     done = subprocess.run(
         [DETER_SIM, "brief", *[str(folders / n) for n in NAMES], "-o", str(target)],
@@ -226,14 +226,17 @@ def test_brief_is_a_pdf_with_eight_pages(folders, tmp_path):
     data = target.read_bytes()
     assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF")
     pages = re.findall(rb"/Type\s*/Page\b(?!s)", data)
-    assert len(pages) == 8  # findings, table, change, funnel, two series, beliefs, notes
+    # title, findings, table, change, funnel, two series, beliefs, notes
+    assert len(pages) == 9
     assert b"deter-sim briefing" in data
-    # Page 1 says what a reader must know first: 3 replications, a small population.
+    # Page 1: the question, the scenarios in words, and what a reader must know first (3
+    # replications, a small population).
     from pypdf import PdfReader
 
     first = " ".join(PdfReader(target).pages[0].extract_text().split())
-    assert "Read with care: only 3 replications" in first, first
-    assert "not the calibrated 250,300" in first, first
+    assert "like drunk drivers" in first and "Like drunk driving: near-certain" in first, first
+    assert "Only 3 replications" in first, first
+    assert "off the calibrated scale" in first and "not the calibrated 250,300" in first, first
 
 
 def test_compare_warns_of_few_replications_and_another_population(folders, tmp_path):

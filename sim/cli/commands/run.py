@@ -125,12 +125,13 @@ def scenarios() -> None:
     )
     table.add_column("file")
     table.add_column("name")
+    table.add_column("label")
     table.add_column("description")
     for path in bundled_scenarios():
         try:
             scenario = load_scenario(path)
         except ScenarioError as exc:
-            table.add_row(path.name, "[red]invalid[/]", str(exc))
+            table.add_row(path.name, "[red]invalid[/]", "", str(exc))
             continue
-        table.add_row(path.name, scenario.name, scenario.description.strip())
+        table.add_row(path.name, scenario.name, scenario.label, scenario.description.strip())
     console.print(table)
