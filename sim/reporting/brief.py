@@ -1,8 +1,9 @@
 """The briefing: a multi-page PDF for decision makers (``deter-sim brief``).
 
 Page 1 states the question, the scenarios in plain words, the model and the caveats; page 2
-the key findings in sentences written from the numbers; then the comparison table, the charts (change against the baseline, the enforcement funnel, active sellers over
-time, perceived against true risk), and a last page of assumptions, the parameters that
+the key findings in sentences written from the numbers; then the comparison table, the charts
+(change against the baseline, the enforcement funnel, active sellers and off-platform sellers
+over time, perceived against true risk), and a last page of assumptions, the parameters that
 differ between the scenarios, and provenance.
 """
 

@@ -14,3 +14,11 @@ def short_number(value: float) -> str:
     if magnitude >= 1 or magnitude == 0:
         return f"{value:,.4g}"
     return f"{value:.3g}"
+
+
+def tick_label(value: float) -> str:
+    """A log axis's tick for readers: ``1``, ``10``, ``1k``, ``10k``, ``1M``, ``0.01``."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from sim.reporting.canvas import FUNNEL, UNITS, new_axes, style
-from sim.reporting.format import short_number
+from sim.reporting.format import short_number, tick_label
 
 
 def plot_timeseries(
@@ -156,6 +156,7 @@ def plot_funnel(summary_stats: pd.DataFrame, ax: Axes | None = None) -> Axes:
             label=scenario,
         )
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: tick_label(v)))
     ax.set_xticks(
         np.arange(len(FUNNEL)),
         ["listings\nremoved", "stores\nclosed", "cases\nreferred", "cases\npursued", "convictions"],
@@ -199,7 +200,12 @@ def plot_beliefs(timeseries: pd.DataFrame, burn_in_weeks: int = 0, ax: Axes | No
         ax.axvspan(0, burn_in_weeks, color="0.9", zorder=0)
     ax.set_yscale("log")
     ax.set_xlabel("week")
-    ax.set_ylabel("weekly probability of criminal sanction (log scale)")
-    ax.set_title("Perceived risk (mean belief) against true risk (pursued / active)")
+    ax.set_ylabel("chance per week of a case being pursued (log scale)")
+    ax.set_title(
+        "Risk of prosecution as sellers perceive it and as it is\n"
+        "perceived: sellers' mean belief that a week of selling leads to a pursued case; "
+        "true: cases pursued per active seller",
+        fontsize=10,
+    )
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
