@@ -71,13 +71,35 @@ def plot_timeseries(
     return ax
 
 
+def change_tick(ratio: float) -> str:
+    """A tick of the change axis: a fall as a percentage, a rise as a multiple (``x2``)."""
+    if ratio < 1:
+        return f"{100 * (ratio - 1):.3g}%".replace("-", "\u2212")
+    return "0" if ratio == 1 else f"\u00d7{ratio:,g}"
+
+
+def change_words(pct: float) -> str:
+    """A change as a reader says it: ``-96%``, ``+39%``, ``x2.5``, ``x340``; ``0%`` if tiny."""
+    if abs(pct) < 0.5:
+        return "0%"
+    if pct < 100:
+        return f"{pct:+.0f}%".replace("-", "\u2212")
+    times = 1 + pct / 100
+    return f"\u00d7{times:.2g}" if times < 10 else f"\u00d7{times:,.0f}"
+
+
 def plot_change(
     comparison: pd.DataFrame, metrics: list[str] | None = None, ax: Axes | None = None
 ) -> Axes:
-    """Percent change of each metric against the baseline, with 95% intervals (paired).
+    """Each metric of each scenario as a ratio to the baseline, on a log axis, with 95% intervals.
+
+    A fall to a quarter and a rise to four times are bars of the same length on either side
+    of "no change", so a -96% reads as the larger change it is beside a +483%. Each bar is
+    labelled with its value; whiskers are the paired 95% intervals (on the log of the ratio,
+    so they are never cut at -100%).
 
     Args:
-        comparison: ``sim.analysis.paired_differences`` output.
+        comparison: ``sim.experiments.statistics.paired_differences`` output.
         metrics: Metrics to show [those in the table].
         ax: Axes to draw on [new figure].
 
@@ -86,39 +108,75 @@ def plot_change(
     """
     metrics = metrics or list(dict.fromkeys(comparison.metric))
     scenarios = list(dict.fromkeys(comparison.scenario))
-    ax = new_axes(ax, (8, 1.5 + 0.45 * len(metrics) * max(1, len(scenarios))))
+    ax = new_axes(ax, (9, 1.5 + 0.5 * len(metrics) * max(1, len(scenarios))))
     height = 0.8 / len(scenarios)
+    shown = comparison[comparison.metric.isin(metrics)]
+    floor = 1e-3  # a fall of 99.9% or more is drawn at the floor
+    ends = 1 + shown[["change_pct_ci_low", "change_pct_ci_high", "change_pct"]].to_numpy() / 100
+    ends = ends[np.isfinite(ends)]
+    low = max(float(np.min(ends, initial=1.0)), floor) / 1.6
+    high = float(np.max(ends, initial=1.0)) * 1.6
     for k, scenario in enumerate(scenarios):
-        part = comparison[comparison.scenario == scenario].set_index("metric").loc[metrics]
+        part = comparison[comparison.scenario == scenario].set_index("metric").reindex(metrics)
         positions = np.arange(len(metrics)) - 0.4 + height * (k + 0.5)
-        values = part.change_pct.to_numpy()
-        error = np.vstack([values - part.change_pct_ci_low, part.change_pct_ci_high - values])
+        ratio = np.maximum(1 + part.change_pct.to_numpy() / 100, floor)
+        lower = np.maximum(1 + part.change_pct_ci_low.to_numpy() / 100, floor)
+        upper = np.maximum(1 + part.change_pct_ci_high.to_numpy() / 100, floor)
+        error = np.nan_to_num(np.vstack([ratio - lower, upper - ratio]))
         look = style(k + 1)
         ax.barh(
             positions,
-            values,
+            ratio - 1,
+            left=1,
             height=height,
-            xerr=np.nan_to_num(error),
+            xerr=np.maximum(error, 0),
             capsize=3,
             color=look["color"],
             hatch=look["hatch"],
             edgecolor="black",
             label=scenario,
         )
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(np.arange(len(metrics)), [m.replace("_", " ") for m in metrics])
+        ends = zip(positions, ratio, lower, upper, part.change_pct, strict=True)
+        for y, value, below, above, pct in ends:
+            if pct != pct:
+                continue
+            ax.annotate(
+                change_words(pct),
+                (below if value < 1 else above, y),  # beyond the whisker
+                xytext=(-4 if value < 1 else 4, 0),
+                textcoords="offset points",
+                ha="right" if value < 1 else "left",
+                va="center",
+                fontsize=8,
+            )
+    ax.set_xscale("log")
+    ax.set_xlim(low / 2.5, high * 2.5)  # room for the labels beyond the whiskers
+    ax.axvline(1, color="black", linewidth=0.8)
+    ticks = [10.0**k for k in range(-3, 5)] + [0.25]
+    if np.log10(high / low) < 2.5:
+        ticks += [0.5, 2, 4]
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(sorted(ticks)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: change_tick(v)))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_yticks(np.arange(len(metrics)), [metric_words(m) for m in metrics])
     ax.invert_yaxis()
-    reach = float(np.nanmax(np.abs(comparison[comparison.metric.isin(metrics)].change_pct_ci_high)))
-    if reach > 300:
-        # Falls (at most -100%) and rises of many times both stay readable.
-        ax.set_xscale("symlog", linthresh=100, linscale=1.5)
-        ax.set_xlim(left=-110)
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:+,.0f}"))
-    scale = " (linear to ±100%, logarithmic beyond)" if reach > 300 else ""
-    ax.set_xlabel(f"change against {comparison.baseline.iloc[0]} (%){scale}; bars: 95% interval")
-    ax.set_title(f"What each scenario changes, against {comparison.baseline.iloc[0]}")
-    ax.legend(frameon=False)
+    baseline = comparison.baseline.iloc[0]
+    ax.set_xlabel(
+        f"change against {baseline} (log scale: \u221275% as long as \u00d74); whiskers: 95% "
+        "intervals"
+    )
+    ax.set_title(f"What each scenario changes, against {baseline}")
+    ax.legend(frameon=False, loc="lower right")
     return ax
+
+
+def metric_words(metric: str) -> str:
+    """A metric's name in words with its unit: ``counterfeit sales (CNY/yr)``."""
+    words = metric.removesuffix("_cny").replace("_", " ")
+    unit = UNITS.get(metric, "")
+    if not unit or unit.split()[0] in words.split():
+        return words
+    return f"{words} ({unit})"
 
 
 def plot_funnel(summary_stats: pd.DataFrame, ax: Axes | None = None) -> Axes:
