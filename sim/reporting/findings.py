@@ -60,6 +60,12 @@ def spoken_number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
+def percent_digits(pct: float) -> int:
+    """Decimals of a percentage and its interval: one below 100%, none above, two below 1%."""
+    magnitude = abs(pct)
+    return 0 if magnitude >= 100 else 1 if magnitude >= 1 else 2
+
+
 def finding(row: pd.Series) -> str:
     """One sentence of a key finding, written from the numbers of a comparison row.
 
@@ -70,7 +76,7 @@ def finding(row: pd.Series) -> str:
     against = f"under {row.scenario} compared with {row.baseline}"
     if pct != pct:  # NaN: the baseline mean is zero
         return f"{noun}: {row['mean']:,.4g} {against} (none under the baseline)."
-    digits = 0 if round(low) != round(high) else 1
+    digits = percent_digits(pct)
     if high < 0:
         verb = "fall" if plural else "falls"
         return (
@@ -81,7 +87,9 @@ def finding(row: pd.Series) -> str:
         verb = "rise" if plural else "rises"
         if pct >= 100:  # say "3.2 times" rather than "+220%"
             times = f"{1 + pct / 100:.1f} times (95% CI {1 + low / 100:.1f}-{1 + high / 100:.1f})"
-            before, after = spoken_number(row.baseline_mean), spoken_number(row["mean"])
+            currency = " CNY" if row.metric.endswith("_cny") else ""
+            before = spoken_number(row.baseline_mean) + currency
+            after = spoken_number(row["mean"]) + currency
             return (
                 f"{noun} {verb} from {before} to {after}"
                 f"{' a year' if row.metric in FLOWS else ''}, {times}, {against}."
@@ -92,8 +100,8 @@ def finding(row: pd.Series) -> str:
         )
     verb = "change" if plural else "changes"
     return (
-        f"{noun} {verb} by {pct:+.0f}% (95% CI {low:+.0f} to {high:+.0f}%) {against}: not "
-        "distinguishable from no change."
+        f"{noun} {verb} by {pct:+.{digits}f}% (95% CI {low:+.{digits}f} to {high:+.{digits}f}%) "
+        f"{against}: not distinguishable from no change."
     )
 
 

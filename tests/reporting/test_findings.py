@@ -21,8 +21,16 @@ def test_findings_are_written_from_the_numbers():
         }
     )
     assert finding(row) == (
-        "Active sellers fall by 58% (95% CI 55-61%) under strict compared with baseline_2016."
+        "Active sellers fall by 58.0% (95% CI 55.0-61.0%) under strict compared with baseline_2016."
     )
+    # The same decimals for a small change and its interval; money says its currency.
+    small = row.copy()
+    small["change_pct"], small["change_pct_ci_low"], small["change_pct_ci_high"] = -7.4, -8, -7
+    assert "by 7.4% (95% CI 7.0-8.0%)" in finding(small)
+    cost = row.copy()
+    cost["metric"], cost["baseline_mean"], cost["mean"] = "enforcement_cost_cny", 47.2e6, 558e6
+    cost["change_pct"], cost["change_pct_ci_low"], cost["change_pct_ci_high"] = 1082, 1070, 1094
+    assert "from 47.2 million CNY to 558 million CNY a year" in finding(cost)
     row = row.copy()
     row["change_pct_ci_low"], row["change_pct_ci_high"] = -70.0, 3.0
     assert "not distinguishable from no change" in finding(row)
