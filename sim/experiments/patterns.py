@@ -65,36 +65,38 @@ def _numeric_field(name: str) -> str:
     return name
 
 
-class MetricMeasure(BaseModel):
-    """A metric's yearly value after the burn-in (flows per year, stocks' means)."""
+class MeasureBase(BaseModel):
+    """What every measure has: the metric it reads."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["metric"]
     metric: str
 
     @model_validator(mode="after")
-    def _check(self) -> Any:
+    def _known_metric(self) -> Any:
         _metric(self.metric)
         return self
 
+
+class MetricMeasure(MeasureBase):
+    """A metric's yearly value after the burn-in (flows per year, stocks' means)."""
+
+    kind: Literal["metric"]
+
     @property
     def variant(self) -> str:
-        """The run it needs besides none."""
+        """The run it needs: the parameter set's own."""
         return BASE
 
 
-class ElasticityMeasure(BaseModel):
+class ElasticityMeasure(MeasureBase):
     """``d log(metric) / d log(lever)``: the lever raised by ``step`` on the same seeds."""
 
-    model_config = ConfigDict(extra="forbid")
     kind: Literal["elasticity"]
     lever: str
-    metric: str
     step: float = Field(0.25, gt=0, le=1)
 
     @model_validator(mode="after")
-    def _check(self) -> ElasticityMeasure:
-        _metric(self.metric)
+    def _numeric_lever(self) -> ElasticityMeasure:
         _numeric_field(self.lever)
         return self
 
@@ -104,19 +106,12 @@ class ElasticityMeasure(BaseModel):
         return f"lever:{self.lever}:{self.step:g}"
 
 
-class InterventionMeasure(BaseModel):
+class InterventionMeasure(MeasureBase):
     """Relative change of a metric in year ``year`` after a policy takes effect."""
 
-    model_config = ConfigDict(extra="forbid")
     kind: Literal["intervention"]
     scenario: str = Field(min_length=1, max_length=200)
-    metric: str
     year: int = Field(1, ge=1, le=50)
-
-    @model_validator(mode="after")
-    def _check(self) -> Any:
-        _metric(self.metric)
-        return self
 
     @property
     def variant(self) -> str:
