@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import DETER_SIM
+from helpers import DETER_SIM, deter_sim
 from PIL import Image
 
 from sim.errors import OptionError
@@ -143,21 +143,11 @@ def test_a_time_series_of_runs_with_other_seeds_is_drawn_side_by_side(folders, t
     assert done.returncode == 0, done.stderr
     target = tmp_path / "ts.png"
     base = str(folders / "baseline_2016")
-    drawn = subprocess.run(
-        [DETER_SIM, "plot", base, str(other), "--kind", "timeseries", "-o", str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    drawn = deter_sim("plot", base, str(other), "--kind", "timeseries", "-o", str(target))
     assert drawn.returncode == 0, drawn.stderr
     with Image.open(target) as image:
         assert "not paired" in image.info["Description"]
-    refused = subprocess.run(
-        [DETER_SIM, "plot", base, str(other), "--kind", "change", "-o", str(tmp_path / "c.png")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    refused = deter_sim("plot", base, str(other), "--kind", "change", "-o", str(tmp_path / "c.png"))
     assert refused.returncode == 2 and "cannot pair" in refused.stderr
 
 
@@ -178,12 +168,7 @@ def test_plot_kinds_write_valid_images_with_footer(folders, tmp_path, kind):
 
 def test_plot_reads_the_folder_compare_wrote(folders, tmp_path):
     target = tmp_path / "change.png"
-    done = subprocess.run(
-        [DETER_SIM, "plot", str(folders), "--kind", "change", "-o", str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = deter_sim("plot", str(folders), "--kind", "change", "-o", str(target))
     assert done.returncode == 0, done.stderr
     with Image.open(target) as image:
         assert "scenarios baseline_2016, strict, certainty_only" in image.info["Description"]
