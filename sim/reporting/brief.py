@@ -24,10 +24,17 @@ from sim.reporting.findings import (
     displacement,
     finding,
     honest_harm,
+    percent_digits,
     provenance,
 )
 from sim.reporting.format import short_number as _fmt
-from sim.reporting.plots import plot_beliefs, plot_change, plot_funnel, plot_timeseries
+from sim.reporting.plots import (
+    metric_words,
+    plot_beliefs,
+    plot_change,
+    plot_funnel,
+    plot_timeseries,
+)
 from sim.scenario import all_fields, field_value
 
 PAGE = (11.69, 8.27)  # A4 landscape, inches
@@ -82,7 +89,7 @@ def _table_page(pdf: PdfPages, comparison: Comparison, footer: str) -> None:
     header = ["metric (per year, or mean level)", *names]
     rows = []
     for metric in TABLE_METRICS:
-        row = [metric.replace("_", " ")]
+        row = [metric_words(metric)]
         for name in names:
             mean = stats.loc[(name, metric), "mean"]
             if name == comparison.baseline:
@@ -98,10 +105,12 @@ def _table_page(pdf: PdfPages, comparison: Comparison, footer: str) -> None:
                         f"{1 + c.change_pct_ci_high / 100:.3g})"
                     )
                 else:
-                    row.append(
-                        f"{_fmt(mean)}\n{c.change_pct:+.0f}% ({c.change_pct_ci_low:+.0f} to "
-                        f"{c.change_pct_ci_high:+.0f}%)"
-                    )
+                    digits = percent_digits(c.change_pct)
+                    parts = [
+                        _signed(v, digits)
+                        for v in (c.change_pct, c.change_pct_ci_low, c.change_pct_ci_high)
+                    ]
+                    row.append(f"{_fmt(mean)}\n{parts[0]}% ({parts[1]} to {parts[2]}%)")
         rows.append(row)
     figure = plt.figure(figsize=PAGE)
     ax = figure.add_axes((0.04, 0.08, 0.92, 0.8))
@@ -113,7 +122,7 @@ def _table_page(pdf: PdfPages, comparison: Comparison, footer: str) -> None:
         fontsize=11,
         loc="left",
     )
-    widths = [0.24, *[0.76 / len(names)] * len(names)]
+    widths = [0.3, *[0.7 / len(names)] * len(names)]
     drawn = ax.table(
         cellText=rows, colLabels=header, colWidths=widths, loc="upper left", cellLoc="center"
     )
@@ -128,6 +137,12 @@ def _table_page(pdf: PdfPages, comparison: Comparison, footer: str) -> None:
     figure.text(0.06, 0.03, footer, fontsize=8, color="0.35")
     pdf.savefig(figure)
     plt.close(figure)
+
+
+def _signed(value: float, digits: int) -> str:
+    """``+3.0``, ``-64.0``; ``0`` when it rounds to nothing (never ``-0``)."""
+    text = f"{value:+.{digits}f}"
+    return "0" if float(text) == 0 else text
 
 
 def differing_parameters(comparison: Comparison) -> list[str]:

@@ -86,7 +86,11 @@ def finding(row: pd.Series) -> str:
     if low > 0:
         verb = "rise" if plural else "rises"
         if pct >= 100:  # say "3.2 times" rather than "+220%"
-            times = f"{1 + pct / 100:.1f} times (95% CI {1 + low / 100:.1f}-{1 + high / 100:.1f})"
+            spec = ".1f" if pct < 900 else ",.0f"  # 3.3 times; 226 times
+            times = (
+                f"{1 + pct / 100:{spec}} times (95% CI {1 + low / 100:{spec}}-"
+                f"{1 + high / 100:{spec}})"
+            )
             currency = " CNY" if row.metric.endswith("_cny") else ""
             before = spoken_number(row.baseline_mean) + currency
             after = spoken_number(row["mean"]) + currency
