@@ -36,7 +36,10 @@ def folder(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("how", ["script", "stdin"])
+@pytest.mark.parametrize(
+    "how",
+    [pytest.param("script", marks=pytest.mark.slow), "stdin"],  # about 10 s each
+)
 def test_the_python_example_runs_without_a_guard(folder, how):
     code = readme_example() + "\nprint(comparison.table.shape[0] > 0)\n"
     script = folder / "example.py"

@@ -132,6 +132,7 @@ def test_compare_refuses_results_of_another_model_and_names_the_fields(folders):
     assert len(compare([base, lever]).table)
 
 
+@pytest.mark.slow  # about 15 s: a run and two plot commands
 def test_a_time_series_of_runs_with_other_seeds_is_drawn_side_by_side(folders, tmp_path):
     other = tmp_path / "other"
     done = subprocess.run(
