@@ -23,6 +23,7 @@ from sim.reporting.findings import (
     KEY_METRICS,
     displacement,
     finding,
+    headline,
     honest_harm,
     percent_digits,
     provenance,
@@ -224,6 +225,7 @@ def write_brief(comparison: Comparison, path: Path) -> Path:
     findings = []
     for scenario, rows in comparison.table.groupby("scenario", sort=False):
         findings.append(f"**{scenario} against {comparison.baseline}**")
+        findings += [line for line in (headline(rows),) if line]
         for metric in FINDING_METRICS:
             findings += [finding(row) for _, row in rows[rows.metric == metric].iterrows()]
         findings += [line for line in (displacement(rows), honest_harm(rows)) if line]

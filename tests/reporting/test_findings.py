@@ -83,3 +83,23 @@ def test_the_harm_to_honest_sellers_is_stated_against_the_baseline():
         "Honest sellers lose 50 million CNY of sales a year to wrongful takedowns and closures "
         "under strict, against 20 million under baseline_2016."
     )
+
+
+def test_the_headline_sets_what_a_policy_buys_against_what_it_costs():
+    from sim.reporting.findings import headline
+
+    rows = _rows(
+        active_sellers=(142_000, 51_000),
+        counterfeit_sales_cny=(3.47e9, 2.15e9),
+        enforcement_cost_cny=(47e6, 557e6),
+    )
+    rows["change_pct"] = 100 * (rows["mean"] / rows.baseline_mean - 1)
+    rows["change_pct_ci_low"] = rows.change_pct - 1
+    rows["change_pct_ci_high"] = rows.change_pct + 1
+    said = headline(rows)
+    assert said.startswith("strict: 91,000 fewer active sellers (-64.1%)")
+    # 510 million CNY for 91,000 sellers and 1.32 billion CNY of sales.
+    assert "5,600 CNY per seller deterred and 0.39 CNY per CNY" in said, said
+    free = rows.copy()
+    free.loc[free.metric == "enforcement_cost_cny", "mean"] = 40e6
+    assert headline(free).endswith("with no more spent on enforcement beyond the noise.")
