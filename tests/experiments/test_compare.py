@@ -226,12 +226,7 @@ def test_brief_is_a_pdf_with_nine_pages(folders, tmp_path):
 
 
 def test_compare_warns_of_few_replications_and_another_population(folders, tmp_path):
-    done = subprocess.run(
-        [DETER_SIM, "compare", *[str(folders / n) for n in NAMES], "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = deter_sim("compare", *[str(folders / n) for n in NAMES], "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     said = " ".join(done.stderr.split())
     assert "warning: only 3 replications" in said and "not the calibrated 250,300" in said

@@ -27,7 +27,7 @@ from sim.experiments.patterns import (
     variant_point,
     variants,
 )
-from sim.scenario import load_scenario
+from sim.scenario import field_value, load_scenario
 
 PATTERNS = TESTS / "data" / "small_patterns.yaml"
 SIZE = ["--set", "population.sellers=2000", "--weeks", "75", "--set", "burn_in_weeks=20"]
@@ -53,11 +53,6 @@ SMALL_RUN = [
 
 
 # -- the patterns file -----------------------------------------------------------------------------
-def eval_field(scenario, name):
-    section, field = name.split(".")
-    return getattr(getattr(scenario, section), field)
-
-
 def test_the_bundled_patterns_name_the_2016_figures_and_the_research_ranges():
     patterns = load_patterns(DEFAULT_PATTERNS)
     uses = {p.id: p.use for p in patterns.patterns}
@@ -70,7 +65,7 @@ def test_the_bundled_patterns_name_the_2016_figures_and_the_research_ranges():
     base = load_scenario("baseline_2016")
     check_patterns(patterns, base, base)
     for dim in patterns.dimensions:  # the baseline lies inside the space searched
-        value = float(eval_field(base, dim.name))
+        value = float(field_value(base, dim.name))
         assert dim.low <= value <= dim.high, dim
 
 
