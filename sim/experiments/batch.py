@@ -129,8 +129,9 @@ def execute_retrying(
                 attempt + 1,
                 WORKER_RETRIES,
             )
-    if index.resumed.any() and not index.run_id.isin(before).equals(index.resumed):
-        index["resumed"] = index.run_id.isin(before)
+    resumed = index.run_id.isin(before)
+    if not resumed.equals(index.resumed):  # runs rerun after a worker died are not resumed
+        index["resumed"] = resumed
         try:
             write_table(batch.out / INDEX_FILE, index)
         except OSError as exc:

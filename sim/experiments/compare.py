@@ -19,14 +19,15 @@ import pandas as pd
 from sim.errors import OptionError
 from sim.experiments.execution import ExecutionOptions
 from sim.experiments.folders import RESULTS, check_writable, claim_folder
+from sim.experiments.intervention import policy_changes
 from sim.experiments.provenance import check_memory
 from sim.experiments.runner import Results, run_scenario
 from sim.experiments.statistics import PairingError, paired_differences, window_drift
 from sim.model.metrics import check_metrics
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import NAME_PATTERN, Scenario, field_value, load_scenario
 
 DEFAULT_FOLDER = RESULTS / "compare"
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")  # what a scenario's name may be
+NAME = re.compile(NAME_PATTERN)
 
 
 def read_inputs(inputs: list[str], overrides: list[str]) -> list[Scenario | Results]:
@@ -145,16 +146,11 @@ POLICY_SECTIONS = ("platform", "enforcement")
 
 def model_differences(a: Scenario, b: Scenario) -> dict[str, tuple[Any, Any]]:
     """The fields outside the policy sections in which two scenarios differ (a's, b's value)."""
-    first = a.model_dump(mode="python", exclude={"schedule", "extends", "name", "description"})
-    second = b.model_dump(mode="python", exclude={"schedule", "extends", "name", "description"})
-    differ = {}
-    for section, values in first.items():
-        if section in POLICY_SECTIONS or not isinstance(values, dict):
-            continue
-        for name, value in values.items():
-            if second[section][name] != value:
-                differ[f"{section}.{name}"] = (value, second[section][name])
-    return differ
+    return {
+        name: (field_value(a, name), field_value(b, name))
+        for name in policy_changes(a, b)
+        if name.partition(".")[0] not in POLICY_SECTIONS
+    }
 
 
 def check_pairable(
@@ -261,15 +257,14 @@ def comparison_warnings(results: list[Results]) -> list[str]:
             f"{MIN_REPLICATIONS} or more (--replications)"
         )
     burn_in, weeks = first.scenario.burn_in_weeks, first.scenario.weeks
-    middle = burn_in + (weeks - burn_in) // 2
     timeseries = pd.concat([r.timeseries for r in results], ignore_index=True)
     drift = window_drift(timeseries, burn_in, list(DRIFT_METRICS))
     for row in drift[drift.drifts].itertuples():
         warnings.append(
             f"{row.metric.replace('_cny', '').replace('_', ' ')} under {row.scenario} still "
             f"moves inside the summary window ({row.change_pct:+,.0f}% from weeks "
-            f"{burn_in}-{middle - 1} to weeks {middle}-{weeks - 1}): its yearly figure averages "
-            "over a moving level; read the time series, or run longer"
+            f"{burn_in}-{row.second_from - 1} to weeks {row.second_from}-{weeks - 1}): its "
+            "yearly figure averages over a moving level; read the time series, or run longer"
         )
     calibrated = PopulationParams.model_fields["sellers"].default
     sellers = first.scenario.population.sellers

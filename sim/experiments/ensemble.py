@@ -28,8 +28,7 @@ from sim.experiments.batch import Batch, BatchResult, run_batch
 from sim.experiments.execution import ExecutionOptions
 from sim.experiments.intervention import policy_changes
 from sim.model.metrics import METRIC_NAMES
-from sim.scenario import Scenario, all_fields, is_int_field
-from sim.scenario.schema import SECTIONS
+from sim.scenario import Scenario, all_fields, bound_violation, is_int_field
 
 SET_COLUMN = "set_id"
 LOW_Q, HIGH_Q = 0.05, 0.95  # the range over parameter sets reported (90% of the sets)
@@ -66,7 +65,9 @@ def load_ensemble(path: str | Path, sets: int | None = None) -> pd.DataFrame:
         values = pd.to_numeric(table[name], errors="coerce")
         if not np.isfinite(values).all():
             raise ScenarioError(source, name, "every set needs a finite number")
-        _check_range(source, name, values)
+        violation = bound_violation(name, values)
+        if violation:
+            raise ScenarioError(source, name, violation)
     if sets is not None:
         if sets > len(table):
             raise OptionError("--sets", "", f"{sets} sets asked for, {path} holds {len(table)}")
@@ -78,17 +79,6 @@ def parameter_columns(table: pd.DataFrame) -> list[str]:
     """The columns of an ensemble table that are numeric scenario fields."""
     fields = set(all_fields())
     return [c for c in table.columns if c in fields and "." in c]
-
-
-def _check_range(source: str, name: str, values: pd.Series) -> None:
-    section, _, field = name.rpartition(".")
-    info = SECTIONS[section].model_fields[field]
-    for bound in info.metadata:
-        for attr, ok in (("ge", np.greater_equal), ("gt", np.greater), ("le", np.less_equal)):
-            limit = getattr(bound, attr, None)
-            if limit is not None and not ok(values, limit).all():
-                bad = values[~ok(values, limit)].iloc[0]
-                raise ScenarioError(source, name, f"value {bad:g} is not {attr} {limit:g}")
 
 
 def policy_of(scenario: Scenario, baseline: Scenario) -> dict[str, Any]:

@@ -129,7 +129,7 @@ class PatternRuns:
             measure (NaN where a run failed or the measure is undefined).
         """
         needed = variants(which)
-        points, groups, keys = [], [], []
+        points, groups = [], []  # set i's variants are points i * len(needed) + k, in order
         for i, row in enumerate(values.to_dict("records")):
             changes = set_changes(self.patterns, row)
             for variant in needed:
@@ -140,7 +140,6 @@ class PatternRuns:
                     )
                 )
                 groups.append(i)
-                keys.append((i, variant))
         base = self.base.model_copy(update={"seed": seed, "replications": replications})
         batch = Batch(
             folder,
@@ -159,11 +158,11 @@ class PatternRuns:
         by_point = dict(tuple(frame.groupby("point"))) if len(frame) else {}
         rows = []
         for i in range(len(values)):
-            runs, ok = {}, True
-            for point, (j, variant) in enumerate(keys):
-                if j == i:
-                    ok &= not bool(failed.get(point, True))
-                    runs[variant] = by_point.get(point)
+            own = range(i * len(needed), (i + 1) * len(needed))
+            ok = not any(bool(failed.get(point, True)) for point in own)
+            runs = {
+                variant: by_point.get(point) for variant, point in zip(needed, own, strict=True)
+            }
             row = {"set": i}
             measured = {
                 p.id: measure(p, runs, self.base) if ok else np.full(replications, np.nan)

@@ -31,6 +31,7 @@ from sim.scenario import (
     PolicyChange,
     Scenario,
     all_fields,
+    bound_violation,
     field_value,
     is_int_field,
     load_scenario,
@@ -202,23 +203,12 @@ class UncertainParameter(BaseModel):
             raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
         if self.scale == "log" and self.low <= 0:
             raise ValueError("a log-scale range must be above 0")
-        section, _, name = self.field.rpartition(".")
-        info = SECTIONS[section].model_fields[name]
-        for bound in info.metadata:
-            for attr, ok in (
-                ("ge", "__ge__"),
-                ("gt", "__gt__"),
-                ("le", "__le__"),
-                ("lt", "__lt__"),
-            ):
-                limit = getattr(bound, attr, None)
-                if limit is not None and not all(
-                    getattr(v, ok)(limit) for v in (self.low, self.high)
-                ):
-                    raise ValueError(
-                        f"the range {self.low:g} to {self.high:g} leaves the field's allowed "
-                        f"values ({attr} {limit:g})"
-                    )
+        violation = bound_violation(self.field, (self.low, self.high))
+        if violation:
+            raise ValueError(
+                f"the range {self.low:g} to {self.high:g} leaves the field's allowed values "
+                f"({violation})"
+            )
         return self
 
     def dimension(self) -> Dimension:

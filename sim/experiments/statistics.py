@@ -262,8 +262,8 @@ def window_drift(
     and larger than ``DRIFT_SHARE`` of the first half.
 
     Returns:
-        One row per scenario and metric: ``scenario, metric, first_half, second_half,
-        change_pct, p_value, drifts``.
+        One row per scenario and metric: ``scenario, metric, second_from`` (the first week of
+        the second half), ``first_half, second_half, change_pct, p_value, drifts``.
     """
     post = timeseries[timeseries.week >= burn_in_weeks]
     end = int(post.week.max()) + 1 if len(post) else burn_in_weeks
@@ -288,6 +288,7 @@ def window_drift(
                 {
                     "scenario": scenario,
                     "metric": metric,
+                    "second_from": middle,
                     "first_half": mean_first,
                     "second_half": mean_second,
                     "change_pct": 100 * change,

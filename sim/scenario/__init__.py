@@ -6,10 +6,12 @@ The names most callers need are re-exported here::
 """
 
 from sim.scenario.document import (
+    NAME_PATTERN,
     PolicyChange,
     Scenario,
     all_fields,
     apply_changes,
+    bound_violation,
     field_value,
     is_int_field,
     json_schema,
@@ -21,12 +23,14 @@ from sim.scenario.load import bundled_scenarios, load_scenario, parse_override
 from sim.scenario.schema import SCHEDULABLE_SECTIONS, SECTIONS
 
 __all__ = [
+    "NAME_PATTERN",
     "SCHEDULABLE_SECTIONS",
     "SECTIONS",
     "PolicyChange",
     "Scenario",
     "all_fields",
     "apply_changes",
+    "bound_violation",
     "bundled_scenarios",
     "field_value",
     "is_int_field",

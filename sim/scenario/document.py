@@ -80,6 +80,34 @@ class PolicyChange(Section):
         return self
 
 
+# What a scenario's name may be (it names a results folder).
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}"
+_BOUNDS = (
+    ("ge", lambda v, limit: v >= limit),
+    ("gt", lambda v, limit: v > limit),
+    ("le", lambda v, limit: v <= limit),
+    ("lt", lambda v, limit: v < limit),
+)
+
+
+def bound_violation(name: str, values: Any) -> str | None:
+    """How a value of the dotted numeric field ``name`` leaves its allowed range, or None.
+
+    E.g. ``"value 1.5 is not le 1"`` for a probability of 1.5.
+    """
+    section, _, field = name.rpartition(".")
+    info = (SECTIONS[section] if section else Scenario).model_fields[field]
+    for bound in info.metadata:
+        for attr, within in _BOUNDS:
+            limit = getattr(bound, attr, None)
+            if limit is None:
+                continue
+            for value in values:
+                if not within(value, limit):
+                    return f"value {value:g} is not {attr} {limit:g}"
+    return None
+
+
 class Scenario(Section):
     """A complete scenario: run settings and the model's parameters."""
 
@@ -88,7 +116,7 @@ class Scenario(Section):
         "text",
         "scenario",
         "Scenario name (letters, digits, '_', '-', '.'); names the results folder",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+        pattern=f"^{NAME_PATTERN}$",
     )
     description: str = param(
         "", "text", "scenario", "What the scenario represents", max_length=2000
