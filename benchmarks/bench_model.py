@@ -6,6 +6,9 @@ Prints, measured in this one run on ``baseline_2016`` (all mechanisms on, burn-i
 * counterfeiter-weeks per second of the vector engine at 1,000,000 sellers;
 * peak memory per seller of a 1,000,000-seller run, network included (peak resident memory,
   VmHWM, of a fresh process, less what the process held before building the model);
+* seconds of one full-scale replication of the vector engine (400,000 sellers, 208 weeks, one
+  core, set-up included);
+* seconds ``deter-sim --help`` takes beyond a bare Python start (fresh processes);
 * resident memory across 20 consecutive runs in one fresh process, for each engine, with
   ``model.release()`` (what the runner does) and without it (Mesa 3.3.1 keeps every
   finished model alive in ``Agent._ids``).
@@ -22,6 +25,7 @@ import gc
 import multiprocessing
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,6 +55,36 @@ def weeks_per_second(engine: str, sellers: int, weeks: int, repeats: int) -> lis
         rates.append(sellers * weeks / (time.perf_counter() - started))
         model.release()
     return rates
+
+
+def replication_seconds(sellers: int, weeks: int, repeats: int) -> list[float]:
+    """Wall time of whole replications of the vector engine, set-up included."""
+    from sim.model.model import DeterrenceModel
+    from sim.model.streams import replication_seeds
+
+    scenario = _scenario(sellers, weeks)
+    seconds = []
+    for seed in replication_seeds(2, repeats):
+        started = time.perf_counter()
+        model = DeterrenceModel(scenario, seed)
+        model.run()
+        seconds.append(time.perf_counter() - started)
+        model.release()
+    return seconds
+
+
+def help_seconds(repeats: int) -> list[float]:
+    """Seconds ``deter-sim --help`` takes beyond ``python -c pass``, fresh processes each."""
+    command = str(Path(sys.executable).parent / "deter-sim")
+    extra = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        bare = time.perf_counter() - started
+        started = time.perf_counter()
+        subprocess.run([command, "--help"], check=True, capture_output=True)
+        extra.append(time.perf_counter() - started - bare)
+    return extra
 
 
 def _rss_bytes() -> int:
@@ -161,6 +195,18 @@ def main() -> None:
     per_seller = peak_bytes_per_seller(large, weeks)
     print(f"peak memory at {large:,} sellers: {per_seller:.0f} bytes per seller")
 
+    full_sellers, full_weeks = (20_000, 20) if args.quick else (400_000, 208)
+    full = replication_seconds(full_sellers, full_weeks, 1 if args.quick else 3)
+    print(
+        f"one replication of {full_sellers:,} sellers, {full_weeks} weeks, one core: "
+        f"{statistics.median(full):.1f} s ({', '.join(f'{s:.1f}' for s in full)})"
+    )
+    helps = help_seconds(3 if args.quick else 5)
+    print(
+        f"deter-sim --help beyond a bare Python start: {statistics.median(helps):.2f} s "
+        f"({', '.join(f'{s:.2f}' for s in helps)})"
+    )
+
     runs = 20
     memory = {}
     for engine, sellers, run_weeks in (("vector", 100_000, 10), ("agents", 5_000, 5)):
@@ -182,6 +228,9 @@ def main() -> None:
         "ratio_10k": v10 / a10,
         "vector_weeks_per_s_1m": v1m,
         "bytes_per_seller_1m": per_seller,
+        "seconds_per_full_replication": statistics.median(full),
+        "full_replication": {"sellers": full_sellers, "weeks": full_weeks},
+        "help_import_s": statistics.median(helps),
         "rss_mb_20_runs_vector_released": memory[("vector", True)],
         "rss_mb_20_runs_vector_unreleased": memory[("vector", False)],
         "rss_mb_20_runs_agents_released": memory[("agents", True)],

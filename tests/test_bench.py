@@ -16,6 +16,8 @@ KEYS = (
     "ratio_10k",
     "vector_weeks_per_s_1m",
     "bytes_per_seller_1m",
+    "seconds_per_full_replication",
+    "help_import_s",
 )
 
 
@@ -55,4 +57,5 @@ def test_sweep_bench_prints_throughput_and_dask_overhead(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "2 workers against 1" in result.stdout and "Dask" in result.stdout
     figures = json.loads(out.read_text())
-    assert figures["sweep_runs_per_s_process_2"] > 0 and figures["sweep_runs"] == 34
+    assert figures["sweep_runs_per_s_process_2"] > 0 and figures["sweep_runs"] == 18
+    assert figures["sweep_speedup_2_workers"] > 0 and figures["dask_over_pool"] > 0

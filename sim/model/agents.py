@@ -22,8 +22,8 @@ import mesa
 import numpy as np
 from mesa.agent import AgentSet
 
-from sim.model import beliefs, entry, rules
-from sim.model.beliefs import STEP_BITS, STEPS
+from sim.model import entry, kernels, rules
+from sim.model.beliefs import BELIEFS, STEP_BITS, STEPS
 from sim.model.population import InitialPopulation, draw_population
 from sim.model.week import Verdicts
 
@@ -77,8 +77,9 @@ class Counterfeiter(mesa.Agent):
         offplatform: Whether the seller is active off the platform this week.
         detections: Listings taken down this week.
         events: Steps of the seller's case this week (bits of ``beliefs.STEP_BITS``).
-        perceived: What the seller perceived when deciding this week (``beliefs.Choice``), or
-            None while prosecuted or jailed.
+        perceived: What the seller perceived when deciding this week, ``(risk, criminal cost,
+            sentence)`` of the channel it acts on (``kernels.choose``), or None while
+            prosecuted or jailed.
     """
 
     def __init__(self, model: DeterrenceModel, index: int, start: InitialPopulation) -> None:
@@ -119,7 +120,7 @@ class Counterfeiter(mesa.Agent):
         self.offplatform = False
         self.detections = 0
         self.events = 0
-        self.perceived: beliefs.Choice | None = None
+        self.perceived: tuple[np.float32, np.float32, np.float32] | None = None
 
     def value_prior(self, name: str) -> np.float32:
         """The seller's prior of a perceived value: sentences scaled by its own bias."""
@@ -128,7 +129,10 @@ class Counterfeiter(mesa.Agent):
 
     # -- phase 1 ------------------------------------------------------------------------------
     def decide(self) -> None:
-        """Decide whether to sell this week, and where, if free to choose (ODD 4.2, 4.6)."""
+        """Decide whether to sell this week, and where, if free to choose (ODD 4.2, 4.6).
+
+        The rule is the compiled ``kernels.choose``, the one the ``vector`` engine runs.
+        """
         # Every seller takes its draws, free or not (common random numbers, ODD 7.2).
         week = self.model.current_week
         p = self.model.params
@@ -142,52 +146,31 @@ class Counterfeiter(mesa.Agent):
         if self.state >= SellerState.PROSECUTED:
             self.active = False
             return
-        econ, plat = p.economics, p.platform
-        price = self.model.market.price
-        base = rules.weekly_margin(self.sales, econ.margin_share)
-        margin = (
-            base
-            if price == 1.0
-            else rules.weekly_margin(self.sales, rules.margin_share_at(price, econ.margin_share))
-        )
-        outside = self.outside_ratio * base
-        net_margin = np.maximum(margin - outside, F32(0))
-        entry_cost = F32(
-            rules.entry_cost_per_week(plat.reentry_cost_cny, econ.planning_horizon_weeks)
-        )
-        switching = F32(p.channels.switching_cost_cny / econ.planning_horizon_weeks)
-        self.perceived = beliefs.perceive(
-            p,
-            week.pulls,
-            self.region,
-            margin,
-            net_margin,
-            rules.closure_cost(net_margin, plat.reentry_cost_cny, plat.reentry_delay_weeks),
-            F32(0) if self.has_store else entry_cost,
+        constants, scale, shift = self.model.population.decision_inputs(self.region)
+        p_active, p_off, risk, criminal, sentence = kernels.choose(
+            constants,
+            scale,
+            shift,
+            self.sales,
+            self.outside_ratio,
+            bool(self.has_store),
+            bool(self.offplatform_ready),
             self.perceived_takedown,
             F32(self.listings),
             self.cumulative_sales,
-            self.sales_value(),
             self.prison_year_cost,
-            self.alpha,
-            self.beta,
+            *(value for pair in zip(self.alpha, self.beta, strict=True) for value in pair),
             self.sentence1,
             self.sentence2,
             self.fine_multiple,
-            (F32(0) if self.offplatform_ready else switching) if channels else 0.0,
         )
+        self.perceived = (risk, criminal, sentence)
         if self.state == SellerState.SUSPENDED:
             self.active = False
             return
-        noise = F32(econ.decision_noise) * base
-        gain, gain_off = self.perceived.gain, self.perceived.gain_offplatform
-        if gain_off is not None:
-            off = u_channel < float(rules.p_offplatform(gain, gain_off, noise))
-            gain = rules.inclusive_gain(gain, gain_off, noise)
-        probability = rules.p_active(gain, outside, noise)
-        self.active = u < float(probability)
+        self.active = u < float(p_active)
         self.state = SellerState.ACTIVE if self.active else SellerState.DORMANT
-        if self.active and gain_off is not None and off:
+        if self.active and channels and u_channel < float(p_off):
             self.offplatform = True
             self.offplatform_ready = True
         elif self.active:
@@ -351,8 +334,16 @@ class CounterfeiterAgents:
         self._active: list[Counterfeiter] = []
         self._exposed = 0
 
+    def decision_inputs(self, region: int) -> tuple[tuple[np.float32, ...], ...]:
+        """The week's constants of the decision rule and announcement maps of ``region``."""
+        return self._constants, self._scales[region], self._shifts[region]
+
     def decide(self) -> None:
         """Every seller decides, in index order; then sellers who sat out may leave (ODD 4.8)."""
+        p = self.model.params
+        self._constants = kernels.decision_constants(p, self.model.market.price)
+        maps = kernels.announcement_maps(self.model.current_week.pulls, BELIEFS, p.regions)
+        self._scales, self._shifts = ([tuple(column) for column in side.T] for side in maps)
         self.agent_set.do("decide")
         self._active = [s for s in self.sellers if s.active]
         week = self.model.current_week
@@ -486,10 +477,10 @@ class CounterfeiterAgents:
             counts[seller.state] += 1
             if seller.perceived is not None:
                 at_liberty += 1
-                risk, criminal = seller.perceived.acted_on()
+                risk, criminal, sentence = seller.perceived
                 totals["risk"] += float(risk)
                 totals["criminal"] += float(criminal)
-                totals["sentence"] += float(seller.perceived.sentence)
+                totals["sentence"] += float(sentence)
         n = max(at_liberty, 1)
         return {
             "active": len(self._active),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from sim.model import rules
+from sim.model import kernels, rules
 from sim.model.beliefs import STEP_BITS
 from sim.model.enforcer import hand_over
+
+LOG_FACTORIAL_MAX = 1 << 20  # ln k! is tabulated up to here (8 MB at most); beyond, lgamma
 
 
 class Platform(mesa.Agent):
@@ -17,11 +19,16 @@ class Platform(mesa.Agent):
         """Run the platform's phase of the week."""
         model, week = self.model, self.model.current_week
         pop, plat = model.population, model.params.platform
-        rng = week.rng("detection")
         active = pop.platform_indices()
         listings = pop.values("listings", active)
-        detections = rng.binomial(listings, plat.detection_rate)
-        strikes = rng.binomial(detections, plat.strike_per_takedown)
+        detections, strikes = kernels.takedowns(
+            listings,
+            plat.detection_rate,
+            plat.strike_per_takedown,
+            week.rng("detection"),
+            week.rng("strikes"),
+            self._log_factorials(),
+        )
         closed = active[pop.take_down(active, detections, strikes) >= plat.strike_limit]
         week.tally("listings_live", int(listings.sum()))
         week.tally("listings_removed", int(detections.sum()))
@@ -43,6 +50,15 @@ class Platform(mesa.Agent):
         suits = self._file_lawsuits(pop.trading_indices())
         week.tally("stores_closed", len(closed) + suits)
         week.tally("referrals", len(referred))
+
+    def _log_factorials(self) -> np.ndarray:
+        """``ln k!`` up to the pool's largest store (``kernels.binomial``), made once."""
+        table = getattr(self, "_log_factorial_table", None)
+        if table is None:
+            largest = int(self.model.population.column("listings").max(initial=0))
+            table = kernels.log_factorials(min(largest, LOG_FACTORIAL_MAX))
+            self._log_factorial_table = table
+        return table
 
     def refer(self, sellers: np.ndarray) -> None:
         """Hand referred cases to the enforcer of each seller's region (``enforcer.hand_over``).

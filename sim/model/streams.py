@@ -31,6 +31,7 @@ MECHANISMS = (
     "channels",
     "police",
     "honest",
+    "strikes",
 )
 
 

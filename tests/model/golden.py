@@ -20,6 +20,18 @@ GOLDEN_OVERRIDES = [
 ]
 
 
+CLOSED_FILE = ROOT / "tests" / "golden" / "closed_model_summary.csv"
+
+
+def closed_summary() -> pd.DataFrame:
+    """Summary of the golden run with every part of the open model off (``helpers.CLOSED``)."""
+    from helpers import CLOSED  # tests/ is on the path under pytest and in update_golden.py
+
+    overrides = [*GOLDEN_OVERRIDES, *(f"{key}={value}" for key, value in CLOSED.items())]
+    scenario = load_scenario(ROOT / "scenarios" / "baseline_2016.yaml", overrides)
+    return run_scenario(scenario).summary
+
+
 def golden_summary() -> pd.DataFrame:
     """Summary of the golden run: baseline_2016 shrunk to 5,000 sellers, seed 2016."""
     scenario = load_scenario(ROOT / "scenarios" / "baseline_2016.yaml", GOLDEN_OVERRIDES)

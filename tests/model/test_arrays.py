@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from helpers import small
 
-import sim.model.arrays
 from sim.model.agents import SellerState
 from sim.model.arrays import CounterfeiterArrays
 from sim.model.model import DeterrenceModel
@@ -51,35 +49,6 @@ def test_column_is_a_copy_and_values_a_selection(model):
     assert not (pop.strikes == 99).any()
     sellers = np.array([5, 1, 3])
     np.testing.assert_array_equal(pop.values("sales", sellers), pop.sales[sellers])
-
-
-def test_deciding_in_chunks_gives_what_whole_arrays_give(model, monkeypatch):
-    # The decision rule runs in chunks of CHUNK sellers for speed; any chunk size must give the
-    # same decisions, element by element.
-    scenario = model.scenario
-    whole = model.run()
-    state = model.population.column("state")
-    monkeypatch.setattr(sim.model.arrays, "CHUNK", 64)  # ten chunks, the last one short
-    chunked = DeterrenceModel(scenario, 9)
-    try:
-        pd.testing.assert_frame_equal(chunked.run(), whole, check_exact=True)
-        np.testing.assert_array_equal(chunked.population.column("state"), state)
-    finally:
-        chunked.release()
-    assert whole.active_sellers.sum() > 0
-
-
-def test_the_observers_of_sellers_are_those_whose_contacts_they_are(model):
-    pop = model.population
-    rng = np.random.default_rng(0)
-    watched = np.flatnonzero(rng.random(pop.n) < 0.1)
-    observers, observed = pop.observers_of(watched)
-    # The plain way: every (i, j) with j among i's contacts and j watched, by i then j.
-    dense = pop.contacts.toarray() > 0
-    rows, cols = np.nonzero(dense[:, watched])
-    np.testing.assert_array_equal(observers, rows)
-    np.testing.assert_array_equal(observed, watched[cols])
-    assert len(observers) > 0
 
 
 def test_closing_a_store_suspends_for_the_delay_and_resets_the_store(model):

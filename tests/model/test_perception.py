@@ -226,7 +226,10 @@ def test_own_pursuit_raises_the_perceived_chance_of_pursuit_more_than_a_contacts
     assert before is not None
     mean = rules.belief_mean(pop.alpha[1], pop.beta[1])
     own = mean[before].mean()
-    observers, _ = pop.observers_of(before)
+    # Row i of the contact matrix lists whom seller i observes.
+    watched = np.zeros(pop.n, dtype=np.float32)
+    watched[before] = 1.0
+    observers = np.flatnonzero(pop.contacts @ watched)
     contacts = np.setdiff1d(observers, before)
     others = np.setdiff1d(np.arange(pop.n), np.r_[before, contacts])
     assert own > mean[contacts].mean() > mean[others].mean()

@@ -1,0 +1,243 @@
+"""The compiled kernels (``sim.model.kernels``): exact draws, the rule as ODD states it, learning.
+
+The engines' agreement (``test_engines.py``) shows the kernels are shared; these tests show
+they compute the model's formulas: the binomial draws follow the binomial distribution, the
+decision rule gives what the numpy statement of it (``beliefs.perceive`` with the formulas of
+``sim.model.rules``) gives, and one pass of learning adds and forgets what ODD 4.4 says.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import small
+from numba import njit
+from scipy import stats
+
+from sim.model import beliefs, kernels, rules
+from sim.model.model import DeterrenceModel
+from sim.scenario import apply_changes
+
+LOG_FACTORIAL = kernels.log_factorials(30_000)
+
+
+@njit
+def _draws(n, p, seed_rng, count, log_factorial):
+    out = np.empty(count, dtype=np.int64)
+    for i in range(count):
+        out[i] = kernels.binomial(n, p, seed_rng, log_factorial)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("n", "p"),
+    [
+        (1, 0.3),  # inversion, one trial
+        (83, 0.006),  # inversion: the strikes of a week's takedowns
+        (67, 0.149),  # inversion, just below the switch (n p = 9.98)
+        (68, 0.149),  # BTRS, just above it
+        (560, 0.1484),  # BTRS: the takedowns of a median store
+        (20_000, 0.1484),  # BTRS, a large store
+        (100, 0.9),  # p above 1/2, by symmetry (BTRS)
+        (40, 0.95),  # p above 1/2, by symmetry (inversion)
+        (50, 0.5),
+        (40_000, 0.01),  # beyond the table of ln k!: lgamma
+    ],
+)
+def test_binomial_draws_follow_the_binomial_distribution(n, p):
+    draws = _draws(n, p, np.random.default_rng(11), 200_000, LOG_FACTORIAL)
+    assert draws.min() >= 0 and draws.max() <= n
+    k = np.arange(n + 1)
+    expected = stats.binom.pmf(k, n, p) * len(draws)
+    observed = np.bincount(draws, minlength=n + 1)
+    # Cells with fewer than 5 expected draws are pooled into one.
+    keep = expected >= 5
+    cells_observed = np.r_[observed[keep], observed[~keep].sum()]
+    cells_expected = np.r_[expected[keep], expected[~keep].sum()]
+    chi2 = ((cells_observed - cells_expected) ** 2 / np.maximum(cells_expected, 1e-12)).sum()
+    assert stats.chi2.sf(chi2, len(cells_observed) - 1) > 1e-3
+    assert draws.mean() == pytest.approx(n * p, abs=5 * np.sqrt(n * p * (1 - p) / len(draws)))
+
+
+def test_binomial_draws_at_the_limits():
+    rng = np.random.default_rng(1)
+    assert (_draws(0, 0.3, rng, 100, LOG_FACTORIAL) == 0).all()
+    assert (_draws(50, 0.0, rng, 100, LOG_FACTORIAL) == 0).all()
+    assert (_draws(50, 1.0, rng, 100, LOG_FACTORIAL) == 50).all()
+
+
+def test_takedowns_draw_one_store_after_another_on_their_own_streams():
+    listings = np.array([560, 3, 0, 12_000, 90], dtype=np.int32)
+    args = (listings, 0.15, 0.02)
+    first = kernels.takedowns(*args, *_streams(5), LOG_FACTORIAL)
+    again = kernels.takedowns(*args, *_streams(5), LOG_FACTORIAL)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert first[0][2] == 0 and (first[1] <= first[0]).all()
+    # The strikes come from their own stream: another strikes stream leaves takedowns alone.
+    other = kernels.takedowns(*args, _streams(5)[0], np.random.default_rng(99), LOG_FACTORIAL)
+    np.testing.assert_array_equal(other[0], first[0])
+
+
+def _streams(seed):
+    return np.random.default_rng(seed), np.random.default_rng(seed + 1000)
+
+
+# -- the decision rule ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def population():
+    """A small vector model after a few weeks, so that beliefs and sales have moved."""
+    model = DeterrenceModel(small(weeks=30, burn_in_weeks=0, **{"population.sellers": 800}), 5)
+    for _ in range(12):
+        model.step()
+    yield model
+    model.release()
+
+
+def _reference(model, params, pulls):
+    """The rule in numpy (``beliefs.perceive`` and ``sim.model.rules``), every seller at once."""
+    pop = model.population
+    price = model.market.price
+    econ, plat = params.economics, params.platform
+    base = rules.weekly_margin(pop.sales, econ.margin_share)
+    margin = rules.weekly_margin(pop.sales, rules.margin_share_at(price, econ.margin_share))
+    outside = pop.outside_ratio * base
+    net = np.maximum(margin - outside, np.float32(0))
+    noise = np.float32(econ.decision_noise) * base
+    entry = np.float32(
+        rules.entry_cost_per_week(plat.reentry_cost_cny, econ.planning_horizon_weeks)
+    )
+    switching = np.float32(params.channels.switching_cost_cny / econ.planning_horizon_weeks)
+    choice = beliefs.perceive(
+        params,
+        pulls,
+        pop.region,
+        margin,
+        net,
+        rules.closure_cost(net, plat.reentry_cost_cny, plat.reentry_delay_weeks),
+        np.where(pop.has_store, np.float32(0), entry),
+        pop.perceived_takedown,
+        pop.listings.astype(np.float32),
+        pop.cumulative_sales,
+        pop.sales * np.float32(price),
+        pop.prison_year_cost,
+        list(pop.alpha),
+        list(pop.beta),
+        pop.sentence1,
+        pop.sentence2,
+        pop.fine_multiple,
+        np.where(pop.offplatform_ready, np.float32(0), switching),
+    )
+    gain, p_off = choice.gain, np.zeros(pop.n)
+    if choice.gain_offplatform is not None:
+        p_off = rules.p_offplatform(choice.gain, choice.gain_offplatform, noise)
+        gain = rules.inclusive_gain(choice.gain, choice.gain_offplatform, noise)
+    risk, criminal = choice.acted_on()
+    return rules.p_active(gain, outside, noise), p_off, risk, criminal, choice.sentence
+
+
+def _compiled(model, params, pulls):
+    pop = model.population
+    constants = kernels.decision_constants(params, model.market.price)
+    maps = kernels.announcement_maps(pulls, beliefs.BELIEFS, params.regions)
+    rows = []
+    for i in range(pop.n):
+        r = pop.region[i]
+        rows.append(
+            kernels.choose(
+                constants,
+                tuple(maps[0, :, r]),
+                tuple(maps[1, :, r]),
+                pop.sales[i],
+                pop.outside_ratio[i],
+                bool(pop.has_store[i]),
+                bool(pop.offplatform_ready[i]),
+                pop.perceived_takedown[i],
+                np.float32(pop.listings[i]),
+                pop.cumulative_sales[i],
+                pop.prison_year_cost[i],
+                *(value for k in range(4) for value in (pop.alpha[k, i], pop.beta[k, i])),
+                pop.sentence1[i],
+                pop.sentence2[i],
+                pop.fine_multiple[i],
+            )
+        )
+    return [np.array(column, dtype=float) for column in zip(*rows, strict=True)]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"channels.offplatform_margin_ratio": 0.0},  # no off-platform channel
+        {"economics.decision_noise": 0.0},  # Becker's hard rule
+        {"economics.weekly_discount": 1.0},  # no discounting of prison years
+        {"beliefs.threshold_awareness": 0.0, "platform.criminal_threshold_cny": 1e10},
+    ],
+)
+def test_the_compiled_rule_is_the_rule_of_odd_4_2(population, changes):
+    params = apply_changes(population.params, changes) if changes else population.params
+    regions = params.regions
+    # Two announcements in force, so that their pulls are part of the comparison.
+    pulls = {
+        "pursuit": [(np.linspace(0.2, 0.6, regions, dtype=np.float32), 0.3)],
+        "sentence1": [
+            (np.full(regions, 4.0, np.float32), 0.2),
+            (np.full(regions, 1.0, np.float32), 0.1),
+        ],
+    }
+    expected = _reference(population, params, pulls)
+    compiled = _compiled(population, params, pulls)
+    names = ("p_active", "p_offplatform", "risk", "criminal", "sentence")
+    for name, want, got in zip(names, expected, compiled, strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6, err_msg=name)
+    assert 0.05 < compiled[0].mean() < 0.95  # the comparison is not of two constants
+
+
+# -- learning ------------------------------------------------------------------------------
+
+
+def test_one_pass_of_learning_adds_own_contacts_and_publicity_then_forgets():
+    # Three sellers in one region: 0 observes 1 and 2, 1 observes 2, 2 observes nobody.
+    indptr = np.array([0, 2, 3, 3])
+    indices = np.array([1, 2, 2], dtype=np.int32)
+    region = np.zeros(3, dtype=np.int16)
+    events = np.array([0, 8, 8 | 32], dtype=np.uint8)  # 1 pursued; 2 pursued and convicted
+    alpha = np.full((4, 3), 2.0, dtype=np.float32)
+    beta = np.full((4, 3), 6.0, dtype=np.float32)
+    prior = np.full((4, 1), 2.0, dtype=np.float32), np.full((4, 1), 6.0, dtype=np.float32)
+    values = np.full((3, 3), 1.0, dtype=np.float32)  # sentence 1, sentence 2, fine
+    value_prior = np.ones((3, 1), dtype=np.float32)
+    convicted = np.array([2])
+    shown = np.array([[3.0], [7.0], [0.5]])  # tier-1 sentence 3 years, fine multiple 0.5
+    zero = np.zeros((3, 1))
+    takedown = np.full(3, 0.1, dtype=np.float32)
+    kernels.learn_all(
+        events, indptr, indices, region, alpha, beta, *prior,
+        np.array([0.5], dtype=np.float32),  # publicity: 0.5 added to every alpha
+        values, value_prior, np.ones(3, dtype=np.float32),
+        np.array([False, False, True]), convicted, np.array([False]), shown, zero, zero,
+        np.array([True, False, False]), np.zeros(3, dtype=bool),
+        np.array([4, 0, 0], dtype=np.int32),
+        np.array([20.0, 1.0, 1.0], dtype=np.float32), takedown,
+        (2.0, 1.0),  # w_own, w_peer
+        np.float32(0.5),  # memory
+        np.float32(0.75),  # one minus the pull of one unit of weight
+        (np.float32(0.5), np.float32(0.5)),
+    )  # fmt: skip
+    # Pursuit (row 1): seller 0 saw two contacts pursued, 1 saw one and was pursued itself,
+    # 2 was pursued; each also gets the 0.5 of publicity, then forgets half towards 2.
+    pursued = np.array([2 + 2 * 1.0, 2 + 2.0 + 1.0, 2 + 2.0]) + 0.5
+    np.testing.assert_allclose(alpha[1], (pursued - 2) * 0.5 + 2)
+    np.testing.assert_allclose(beta[1], 6.0)  # nothing declined
+    np.testing.assert_allclose(alpha[0], (2.5 - 2) * 0.5 + 2)  # publicity only
+    # Tier-1 sentence: 2 saw its own conviction (weight 2), 0 and 1 a contact's (weight 1).
+    for seller, weight in ((0, 1.0), (1, 1.0), (2, 2.0)):
+        moved = 1.0 + (1 - 0.75**weight) * (3.0 - 1.0)
+        assert values[0, seller] == pytest.approx((moved - 1) * 0.5 + 1, rel=1e-6)
+    np.testing.assert_allclose(values[1], 1.0)  # no tier-2 conviction: only forgetting
+    assert values[2, 2] == pytest.approx((1 + (1 - 0.75**2) * (0.5 - 1) - 1) * 0.5 + 1, rel=1e-6)
+    # Seller 0 sold on the platform and lost 4 of 20 listings.
+    assert takedown[0] == pytest.approx(0.1 * 0.5 + 0.2 * 0.5) and takedown[1] == np.float32(0.1)
