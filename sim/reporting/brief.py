@@ -213,8 +213,13 @@ def title_page(comparison: Comparison) -> list[str]:
     return paragraphs
 
 
-def write_brief(comparison: Comparison, path: Path) -> Path:
+def write_brief(comparison: Comparison, path: Path, warm_up: bool = False) -> Path:
     """Write the briefing PDF for ``comparison`` to ``path`` (atomically).
+
+    Args:
+        comparison: The scenarios compared.
+        path: The PDF to write.
+        warm_up: Show the warm-up in the time-series charts [they start after it].
 
     Returns:
         The path written.
@@ -276,20 +281,30 @@ def write_brief(comparison: Comparison, path: Path) -> Path:
             _chart_page(
                 pdf,
                 lambda ax: plot_timeseries(
-                    comparison.timeseries, "active_sellers", comparison.burn_in_weeks, ax=ax
+                    comparison.timeseries,
+                    "active_sellers",
+                    comparison.burn_in_weeks,
+                    ax=ax,
+                    warm_up=warm_up,
                 ),
                 footer,
             )
             _chart_page(
                 pdf,
                 lambda ax: plot_timeseries(
-                    comparison.timeseries, "offplatform_sellers", comparison.burn_in_weeks, ax=ax
+                    comparison.timeseries,
+                    "offplatform_sellers",
+                    comparison.burn_in_weeks,
+                    ax=ax,
+                    warm_up=warm_up,
                 ),
                 footer,
             )
             _chart_page(
                 pdf,
-                lambda ax: plot_beliefs(comparison.timeseries, comparison.burn_in_weeks, ax=ax),
+                lambda ax: plot_beliefs(
+                    comparison.timeseries, comparison.burn_in_weeks, ax=ax, warm_up=warm_up
+                ),
                 footer,
             )
             _text_page(pdf, "Assumptions, differences and provenance", assumptions, footer)

@@ -115,7 +115,7 @@ def hysteresis_figure(result: Hysteresis, metric: str = "active_sellers") -> Pat
     figure, axes = plt.subplots(1, 2, figsize=(13, 5.5), layout="constrained")
     plot_hysteresis(result.table, result.field, metric, ax=axes[0])
     start, hold = result.start, result.hold
-    plot_timeseries(result.results.timeseries, metric, start, ax=axes[1])
+    plot_timeseries(result.results.timeseries, metric, start, ax=axes[1], warm_up=True)
     path = hysteresis_path(result.values)
     for i, value in enumerate(path):
         if i:

@@ -15,24 +15,61 @@ from sim.reporting.canvas import FUNNEL, UNITS, new_axes, style
 from sim.reporting.format import short_number, tick_label
 
 
+def summary_window(
+    timeseries: pd.DataFrame, burn_in_weeks: int, warm_up: bool
+) -> tuple[pd.DataFrame, str]:
+    """The weeks a time-series chart shows, and a note on them for its title.
+
+    The policies compared are in force and settled from the end of the warm-up (the burn-in),
+    where the summaries start: the chart starts there too, unless ``warm_up`` asks for the
+    warm-up, shaded.
+    """
+    if not burn_in_weeks:
+        return timeseries, ""
+    if warm_up:
+        return timeseries, f", warm-up of {burn_in_weeks} weeks shaded"
+    return (
+        timeseries[timeseries.week >= burn_in_weeks],
+        f", from week {burn_in_weeks} (after the warm-up)",
+    )
+
+
+def _shade_warm_up(ax: Axes, burn_in_weeks: int, warm_up: bool) -> None:
+    if burn_in_weeks and warm_up:
+        ax.axvspan(0, burn_in_weeks, color="0.9", zorder=0)
+        ax.text(
+            burn_in_weeks / 2,
+            1.0,
+            "warm-up",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="top",
+            fontsize=9,
+            color="0.4",
+        )
+
+
 def plot_timeseries(
     timeseries: pd.DataFrame,
     metric: str = "active_sellers",
     burn_in_weeks: int = 0,
     ax: Axes | None = None,
+    warm_up: bool = False,
 ) -> Axes:
     """Weekly ``metric`` per scenario: the median over replications and the 5%-95% band.
 
     Args:
         timeseries: Weekly rows of one or more scenarios (``scenario, replication, week``, ...).
         metric: The metric.
-        burn_in_weeks: Weeks shaded as burn-in (not used in the summaries).
+        burn_in_weeks: Weeks of warm-up (burn-in, not used in the summaries).
         ax: Axes to draw on [new figure].
+        warm_up: Draw the warm-up too, shaded [only the weeks after it].
 
     Returns:
         The axes.
     """
     ax = new_axes(ax)
+    timeseries, note = summary_window(timeseries, burn_in_weeks, warm_up)
     for k, (scenario, rows) in enumerate(timeseries.groupby("scenario", sort=False)):
         weekly = rows.groupby("week")[metric]
         median = weekly.median()
@@ -47,25 +84,14 @@ def plot_timeseries(
             linewidth=2,
             label=scenario,
         )
-    if burn_in_weeks:
-        ax.axvspan(0, burn_in_weeks, color="0.9", zorder=0)
-        ax.text(
-            burn_in_weeks / 2,
-            1.0,
-            "burn-in",
-            transform=ax.get_xaxis_transform(),
-            ha="center",
-            va="top",
-            fontsize=9,
-            color="0.4",
-        )
+    _shade_warm_up(ax, burn_in_weeks, warm_up)
     ax.set_xlabel("week")
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: short_number(v)))
     ax.set_ylabel(
         f"{metric.replace('_', ' ')} ({UNITS.get(metric, '').replace(' per year', ' per week')})"
     )
     ax.set_title(
-        f"{metric.replace('_', ' ').capitalize()} per week: median and 5%-95% of replications"
+        f"{metric.replace('_', ' ').capitalize()} per week: median and 5%-95% of replications{note}"
     )
     ax.legend(frameon=False)
     return ax
@@ -225,18 +251,25 @@ def plot_funnel(summary_stats: pd.DataFrame, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_beliefs(timeseries: pd.DataFrame, burn_in_weeks: int = 0, ax: Axes | None = None) -> Axes:
+def plot_beliefs(
+    timeseries: pd.DataFrame,
+    burn_in_weeks: int = 0,
+    ax: Axes | None = None,
+    warm_up: bool = False,
+) -> Axes:
     """Perceived against true weekly risk of sanction over time, per scenario (medians).
 
     Args:
         timeseries: Weekly rows of one or more scenarios.
-        burn_in_weeks: Weeks shaded as burn-in.
+        burn_in_weeks: Weeks of warm-up (burn-in).
         ax: Axes to draw on [new figure].
+        warm_up: Draw the warm-up too, shaded [only the weeks after it].
 
     Returns:
         The axes.
     """
     ax = new_axes(ax)
+    timeseries, note = summary_window(timeseries, burn_in_weeks, warm_up)
     for k, (scenario, rows) in enumerate(timeseries.groupby("scenario", sort=False)):
         weekly = rows.groupby("week")
         look = style(k)
@@ -254,13 +287,12 @@ def plot_beliefs(timeseries: pd.DataFrame, burn_in_weeks: int = 0, ax: Axes | No
             linestyle=":",
             label=f"{scenario}: true (4-week mean)",
         )
-    if burn_in_weeks:
-        ax.axvspan(0, burn_in_weeks, color="0.9", zorder=0)
+    _shade_warm_up(ax, burn_in_weeks, warm_up)
     ax.set_yscale("log")
     ax.set_xlabel("week")
     ax.set_ylabel("chance per week of a case being pursued (log scale)")
     ax.set_title(
-        "Risk of prosecution as sellers perceive it and as it is\n"
+        f"Risk of prosecution as sellers perceive it and as it is{note}\n"
         "perceived: sellers' mean belief that a week of selling leads to a pursued case; "
         "true: cases pursued per active seller",
         fontsize=10,

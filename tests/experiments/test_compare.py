@@ -200,6 +200,33 @@ def test_plot_functions_return_axes_with_titles_and_units(folders):
     assert plot_funnel(comparison.summary_stats).get_yscale() == "log"
 
 
+def test_time_series_start_after_the_warm_up_unless_asked(folders):
+    import matplotlib.pyplot as plt
+
+    from sim.experiments.runner import Results
+    from sim.reporting.plots import plot_beliefs, plot_timeseries
+
+    comparison = compare([Results.load(folders / n) for n in NAMES])
+    burn_in = comparison.burn_in_weeks
+    assert burn_in > 0
+    for draw in (plot_timeseries, plot_beliefs):
+        cropped = draw(comparison.timeseries, burn_in_weeks=burn_in)
+        whole = draw(comparison.timeseries, burn_in_weeks=burn_in, warm_up=True)
+        assert min(line.get_xdata().min() for line in cropped.get_lines()) == burn_in
+        assert min(line.get_xdata().min() for line in whole.get_lines()) == 0
+        assert "after the warm-up" in cropped.get_title()
+        assert "warm-up of" in whole.get_title() and not cropped.patches
+        plt.close("all")
+
+
+def test_plot_shows_the_warm_up_on_request(folders, tmp_path):
+    for flags, words in (((), "after the warm-up"), (("--warm-up",), "warm-up of")):
+        target = tmp_path / f"series{len(flags)}.svg"
+        done = deter_sim("plot", str(folders), "--kind", "timeseries", *flags, "-o", str(target))
+        assert done.returncode == 0, done.stderr
+        assert words in target.read_text(encoding="utf-8")
+
+
 def test_brief_is_a_pdf_with_nine_pages(folders, tmp_path):
     target = tmp_path / "brief.pdf"
     done = subprocess.run(

@@ -192,6 +192,16 @@ def compare_command(
     console.print(f"comparison written to [bold]{folder / 'compare.csv'}[/]")
 
 
+WarmUpOpt = Annotated[
+    bool,
+    typer.Option(
+        "--warm-up",
+        help="Time series and beliefs: show the warm-up (burn-in) too, shaded; by default they "
+        "start where the summaries do.",
+    ),
+]
+
+
 @app.command()
 @execution_options
 @scenario_overrides()
@@ -212,6 +222,7 @@ def brief(
         typer.Option("--force", help="Replace an existing --output and results in --out."),
     ] = False,
     allow_different: AllowDifferentOpt = None,
+    warm_up: WarmUpOpt = False,
 ) -> None:
     """Write a PDF briefing: key findings, comparison table, charts, assumptions, provenance.
 
@@ -230,7 +241,7 @@ def brief(
     result, folder = comparison(
         inputs, baseline, None, overrides, out, force, [], execution, allow_different
     )
-    write_brief(result, output)
+    write_brief(result, output, warm_up)
     ran = [r.scenario.name for r in result.results if (folder / r.scenario.name).is_dir()]
     saved = f"; the runs of {', '.join(ran)} are in [bold]{folder}/[/]" if ran else ""
     console.print(f"briefing written to [bold]{output}[/]{saved}")
@@ -262,6 +273,7 @@ def plot(
         typer.Option("--output", "-o", help="Figure file: .png, .svg or .pdf."),
     ] = None,
     allow_different: AllowDifferentOpt = None,
+    warm_up: WarmUpOpt = False,
 ) -> None:
     """Draw a figure from results on disk; the format follows the file suffix."""
     import matplotlib.pyplot as plt
@@ -279,7 +291,9 @@ def plot(
     if kind in (PlotKind.heatmap, PlotKind.sensitivity):
         footer = draw_batch_figure(results[0], kind, metric, ax)
     else:
-        footer = draw_comparison_figure(results, kind, metric, baseline, ax, allow_different)
+        footer = draw_comparison_figure(
+            results, kind, metric, baseline, ax, allow_different, warm_up
+        )
     save_figure(figure, target, footer)
     console.print(f"figure written to [bold]{target}[/]")
 
@@ -320,6 +334,7 @@ def draw_comparison_figure(
     baseline: str | None,
     ax: Any,
     allow_different: list[str] | None = None,
+    warm_up: bool = False,
 ) -> str:
     """Draw a comparison figure of run folders; return its provenance line.
 
@@ -342,7 +357,7 @@ def draw_comparison_figure(
             fail(f"two result folders hold the same scenario name ({', '.join(names)})")
         result = Comparison(loaded, baseline or names[0], pd.DataFrame())
     if kind is PlotKind.timeseries:
-        plot_timeseries(result.timeseries, metric, result.burn_in_weeks, ax=ax)
+        plot_timeseries(result.timeseries, metric, result.burn_in_weeks, ax=ax, warm_up=warm_up)
     elif kind is PlotKind.change:
         if len(loaded) < 2:
             fail("--kind change needs at least two result folders (a baseline and another)")
@@ -350,5 +365,5 @@ def draw_comparison_figure(
     elif kind is PlotKind.funnel:
         plot_funnel(result.summary_stats, ax=ax)
     else:
-        plot_beliefs(result.timeseries, result.burn_in_weeks, ax=ax)
+        plot_beliefs(result.timeseries, result.burn_in_weeks, ax=ax, warm_up=warm_up)
     return provenance(result)
