@@ -5,7 +5,8 @@ Prints, measured in this one run on ``baseline_2016`` (all mechanisms on, burn-i
 * counterfeiter-weeks per second of both engines at 10,000 sellers, and their ratio;
 * counterfeiter-weeks per second of the vector engine at 1,000,000 sellers;
 * peak memory per seller of a 1,000,000-seller run, network included (peak resident memory,
-  VmHWM, of a fresh process, less what the process held before building the model);
+  VmHWM, of a fresh process, less what the process held before building the model, once its
+  compiled kernels were loaded by a tiny run);
 * seconds of one full-scale replication of the vector engine (400,000 sellers, 208 weeks, one
   core, set-up included);
 * seconds ``deter-sim --help`` takes beyond a bare Python start (fresh processes);
@@ -105,6 +106,9 @@ def _peak_rss_bytes() -> int:
 def _peak_memory_child(sellers: int, weeks: int, queue) -> None:
     from sim.model.model import DeterrenceModel
 
+    # The compiled kernels are loaded on first use (numba and LLVM: a fixed 150 to 200 MB per
+    # process, whatever the population): a tiny run loads them before the baseline is taken.
+    DeterrenceModel(_scenario(1_000, 2), 3).run()
     scenario = _scenario(sellers, weeks)
     gc.collect()
     before = _rss_bytes()

@@ -120,15 +120,18 @@ def code_provenance() -> dict[str, object]:
 
 
 # Peak bytes per seller and per contact of a seller. Vector: the sparse matrix takes 8 bytes per
-# contact; the rest, with the perceived sanction chain (ODD 4.4) and the temporaries of a
-# population that fits in one chunk of the decision rule, is at most 248 bytes per seller at
-# 20,000 sellers and 8 contacts (tracemalloc, tests/experiments/test_provenance.py), less at
-# full scale (``make bench``). Agents: about 1,530 bytes per seller measured as the resident
+# contact; the rest, with the perceived sanction chain (ODD 4.4), is at most 248 bytes per
+# seller at 20,000 sellers and 8 contacts (tracemalloc, tests/experiments/test_provenance.py),
+# less at full scale (``make bench``). Agents: about 1,530 bytes per seller measured as the resident
 # size of a 50,000-seller model, rounded up.
 # The open model (ODD 4.6 to 4.9) adds the police belief, three flags, the week's draws of the
 # channel, police and exit streams and the second channel's temporaries: at most 311 bytes per
 # seller of the pool at 20,000 sellers and 8 contacts (tracemalloc), counted as 240 + 9 a contact.
 BYTES_PER_SELLER = {"vector": (240, 9), "agents": (1_700, 16)}
+# What every worker process holds before its first model: the interpreter, the libraries and
+# the compiled kernels (numba and LLVM). ``make bench``: 352 MB resident after a first run of
+# 100,000 sellers, of which the model is about 25 MB; rounded up.
+PROCESS_BYTES = 350 * 2**20
 
 
 def memory_estimate(scenario: Scenario, engine: str = "vector") -> int:
@@ -170,13 +173,14 @@ def check_memory(scenario: Scenario, workers: int, engine: str = "vector") -> No
     if free is None:
         return
     each = memory_estimate(scenario, engine)
-    need = each * max(1, workers)
+    need = (each + PROCESS_BYTES) * max(1, workers)
     if need > 0.9 * free:
         raise ResourceError(
             f"population.sellers: {scenario.population.sellers:,} sellers (a pool of "
             f"{entry.pool_size(scenario):,} with the newcomers of the run) with "
             f"{scenario.population.network_degree} contacts each need about {each / 1e9:.1f} GB "
             f"per replication with the {engine} engine, {need / 1e9:.1f} GB on {workers} "
-            f"worker(s); {free / 1e9:.1f} GB is available. Use fewer sellers, fewer --workers, "
+            f"worker(s) with their {PROCESS_BYTES / 1e9:.2f} GB each of libraries and compiled "
+            f"code; {free / 1e9:.1f} GB is available. Use fewer sellers, fewer --workers, "
             "or the vector engine"
         )

@@ -7,7 +7,8 @@ exactly the same numbers (ODD 7.1). The formulas are those of ``docs/ODD.md`` (4
 against them.
 
 Kernels are compiled by numba on first use and cached on disk beside this module (or in
-``NUMBA_CACHE_DIR``), so later runs start at once. Floating-point work of the decision rule
+``NUMBA_CACHE_DIR``), so later runs start at once. They follow numpy's error model (a division
+by zero gives an infinity, not an exception; none can occur in them). Floating-point work of the decision rule
 and of the belief updates is single precision, as the arrays it reads (ODD 7.1); the
 binomial draws work in double precision.
 
@@ -37,12 +38,12 @@ def log_factorials(largest: int) -> np.ndarray:
     return np.array([math.lgamma(k + 1.0) for k in range(largest + 1)])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _log_factorial(k, table):
     return table[k] if k < len(table) else math.lgamma(k + 1.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _binomial_inversion(n, p, rng):
     # Sequential search from 0 (Kachitvichyanukul & Schmeiser's BINV): one uniform per draw.
     q = 1.0 - p
@@ -63,7 +64,7 @@ def _binomial_inversion(n, p, rng):
             return k
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _binomial_btrs(n, p, rng, log_factorial):
     # Hormann's transformed rejection with squeeze (BTRS, 1993), p <= 1/2 and n p >= 10. The
     # acceptance test compares with the exact ratio pmf(k) / pmf(m), from ln k! in a table.
@@ -95,7 +96,7 @@ def _binomial_btrs(n, p, rng, log_factorial):
             return k
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def binomial(n, p, rng, log_factorial):
     """An exact Binomial(n, p) draw from the generator ``rng`` (ODD 4.3).
 
@@ -117,7 +118,7 @@ def binomial(n, p, rng, log_factorial):
     return n - k if flip else k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def takedowns(listings, detection_rate, strike_rate, detection_rng, strike_rng, log_factorial):
     """Each active store's listings taken down and strikes gained this week (ODD 4.3).
 
@@ -221,14 +222,14 @@ def announcement_maps(pulls: dict, names: tuple[str, ...], regions: int) -> np.n
 EXP_LIMIT = np.float32(60.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _sigmoid(x):
     # 1 / (1 + e^-x), with x within +-EXP_LIMIT (where it is 1e-26 from 0 or 1).
     x = min(max(x, -EXP_LIMIT), EXP_LIMIT)
     return np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-x)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _p_choose(gain, other, noise):
     # sigmoid((G - o) / tau); Becker's hard rule when tau = 0 (ODD 4.2).
     diff = gain - other
@@ -241,25 +242,25 @@ def _p_choose(gain, other, noise):
     return np.float32(0.5)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _discounted_years(years, c):
     # D(S) = (1 - delta^(52 S)) / (52 (1 - delta)), capped at S (ODD 4.2).
     if c[DISCOUNTED] == 0:
         return years
     x = max(years * np.float32(52.0) * c[LOG_DISCOUNT], -EXP_LIMIT)
-    # 1 - e^x; expm1 (slower) only where the difference would lose digits.
-    kept = -np.float32(math.expm1(x)) if x > np.float32(-0.25) else np.float32(1.0) - math.exp(x)
+    # 1 - e^x in double precision: exact to single precision even where x is near 0.
+    kept = np.float32(1.0 - math.exp(np.float64(x)))
     return min(kept * c[PRISON_SCALE], years)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _chain_cost(first, exposed, p_pursuit, p_conviction, proceedings, fine, prison, c):
     # h e rho pi (P + kappa delta^W (F + c D(S))): the expected weekly criminal cost (ODD 4.2).
     chain = first * exposed * p_pursuit
     return chain * (proceedings + p_conviction * (c[VERDICT_DISCOUNT] * (fine + prison)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def choose(
     c,
     scale,
@@ -373,7 +374,7 @@ def choose(
     return _p_choose(best, outside, noise), p_off, risk, criminal, sentence
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def decide_all(
     c,
     maps,
@@ -503,7 +504,7 @@ def decide_all(
 # -- learning (ODD 4.4) ----------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def learn_all(
     events,
     indptr,
