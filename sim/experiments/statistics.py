@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.errors import DeterSimError
 from sim.model.metrics import FLOWS, METRICS, STOCKS
@@ -43,6 +42,8 @@ def metric_statistics(summary: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
         One row per scenario and metric with columns ``scenario, metric, kind, unit, n, mean,
         sd, median, q05, q95, ci_low, ci_high``. With one replication the interval is NaN.
     """
+    from scipy import stats  # lazily: workers that only run models never need it
+
     rows = []
     for scenario, group in summary.groupby("scenario", sort=False):
         for metric in METRICS:
@@ -92,6 +93,8 @@ def compare_samples(
         One row per metric: ``metric, mean_first, mean_second, statistic, p_value, p_holm``.
         A metric constant in both samples has p-value 1 if the constants agree, else 0.
     """
+    from scipy import stats  # lazily: workers that only run models never need it
+
     names = metrics or [m.name for m in METRICS]
     rows = []
     for name in names:
@@ -199,6 +202,8 @@ def paired_differences(
         PairingError: the baseline is missing, or a scenario's replications do not have the
             baseline's seeds.
     """
+    from scipy import stats  # lazily: workers that only run models never need it
+
     names = metrics or [m.name for m in METRICS]
     if baseline not in set(summary["scenario"]):
         raise PairingError(f"baseline '{baseline}' is not among the scenarios compared")
@@ -265,6 +270,8 @@ def window_drift(
         One row per scenario and metric: ``scenario, metric, second_from`` (the first week of
         the second half), ``first_half, second_half, change_pct, p_value, drifts``.
     """
+    from scipy import stats  # lazily: workers that only run models never need it
+
     post = timeseries[timeseries.week >= burn_in_weeks]
     end = int(post.week.max()) + 1 if len(post) else burn_in_weeks
     middle = burn_in_weeks + (end - burn_in_weeks) // 2

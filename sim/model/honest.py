@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
-from scipy import stats
 
 from sim.model import rules
 
@@ -60,7 +59,7 @@ class LegitimateStores(mesa.Agent):
         # New strikes of one store this week: Binomial(listings, fpr p_strike (1 - appeal)).
         q = fpr * plat.strike_per_takedown * (1.0 - plat.appeal_success)
         limit = plat.strike_limit
-        pmf = stats.binom.pmf(np.arange(limit), listings, q)
+        pmf = rules.binomial_pmf(limit, listings, q)
         moved = np.zeros(limit + 1, dtype=np.int64)
         for k in np.flatnonzero(self.by_strikes):
             to_limit = limit - k  # strikes that take a store from k to the limit

@@ -8,9 +8,9 @@ against them.
 
 Kernels are compiled by numba on first use and cached on disk beside this module (or in
 ``NUMBA_CACHE_DIR``), so later runs start at once. They follow numpy's error model (a division
-by zero gives an infinity, not an exception; none can occur in them). Floating-point work of the decision rule
-and of the belief updates is single precision, as the arrays it reads (ODD 7.1); the
-binomial draws work in double precision.
+by zero gives an infinity, not an exception; none can occur in them). Floating-point work of
+the decision rule and of the belief updates is single precision, as the arrays it reads (ODD
+7.1); the binomial draws work in double precision.
 
 The platform's binomial draws (ODD 4.3) are exact: inversion when the mean is small, and
 Hormann's BTRS rejection sampler otherwise (the method of TensorFlow and JAX), whose

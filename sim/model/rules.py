@@ -498,3 +498,29 @@ def false_positive_rate(detection_rate: float, discriminability: float) -> float
         return 1.0
     normal = NormalDist()
     return normal.cdf(normal.inv_cdf(detection_rate) - discriminability)
+
+
+def binomial_pmf(count: int, trials: int, p: float) -> np.ndarray:
+    """``P(X = k)`` for ``k = 0 .. count - 1`` of ``X ~ Binomial(trials, p)`` (float64).
+
+    From ``ln`` of the factorials (``math.lgamma``), exact to about 1e-13 relatively.
+    """
+    if p <= 0.0 or p >= 1.0:
+        certain = trials if p >= 1.0 else 0
+        return (np.arange(count) == certain).astype(float)
+    log_p, log_q = math.log(p), math.log1p(-p)
+    whole = math.lgamma(trials + 1.0)
+    return np.array(
+        [
+            math.exp(
+                whole
+                - math.lgamma(k + 1.0)
+                - math.lgamma(trials - k + 1.0)
+                + k * log_p
+                + (trials - k) * log_q
+            )
+            if k <= trials
+            else 0.0
+            for k in range(count)
+        ]
+    )

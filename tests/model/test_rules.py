@@ -154,3 +154,14 @@ def test_rules_accept_arrays_and_scalars_alike():
     scalar = rules.criminal_cost(*args, 2.0, 0.99, 26)
     array = rules.criminal_cost(*args, np.array([2.0, 2.0]), 0.99, 26)
     np.testing.assert_allclose(array, float(scalar))
+
+
+@pytest.mark.parametrize(("trials", "p"), [(200, 1e-5), (40, 0.01), (5, 0.3), (3, 0.9), (0, 0.5)])
+def test_binomial_pmf_is_the_binomial_distribution(trials, p):
+    from scipy import stats
+
+    np.testing.assert_allclose(
+        rules.binomial_pmf(12, trials, p), stats.binom.pmf(np.arange(12), trials, p), rtol=1e-11
+    )
+    assert list(rules.binomial_pmf(3, 5, 0.0)) == [1.0, 0.0, 0.0]
+    assert list(rules.binomial_pmf(3, 2, 1.0)) == [0.0, 0.0, 1.0]
