@@ -16,12 +16,12 @@ import shlex
 import pytest
 from helpers import ROOT, deter_sim
 
-pytestmark = pytest.mark.slow  # about 6 minutes: some forty small batches
+pytestmark = pytest.mark.slow  # about 4 minutes: twenty small commands
 
 SHRINK = ["--set", "population.sellers=400", "--set", "burn_in_weeks=10"]
 WEEKS = ["--weeks", "40"]
-# Commands that take --set and --weeks (hysteresis sets its own weeks from its path; plot,
-# validate, schema and scenarios run nothing).
+# Commands that take --set and --weeks (intervention and hysteresis set their own weeks from
+# the weeks they are given and their path; plot, validate, schema and scenarios run nothing).
 SCALED = {
     "run",
     "compare",
@@ -30,7 +30,6 @@ SCALED = {
     "sensitivity",
     "targets",
     "elasticity",
-    "intervention",
     "lever-map",
 }
 NOT_HERE = {
@@ -88,7 +87,7 @@ def test_a_readme_command_runs(folder, command):
     args = shlex.split(command)[1:]
     if args[0] in SCALED:
         args += SHRINK + WEEKS
-    elif args[0] == "hysteresis":
+    elif args[0] in ("intervention", "hysteresis"):
         args += SHRINK
     done = deter_sim(*args, cwd=folder, timeout=900)
     assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"

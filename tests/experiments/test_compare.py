@@ -250,6 +250,11 @@ def test_brief_is_a_pdf_with_nine_pages(folders, tmp_path):
     assert "like drunk drivers" in first and "Like drunk driving: near-certain" in first, first
     assert "Only 3 replications" in first, first
     assert "off the calibrated scale" in first and "not the calibrated 250,300" in first, first
+    # What the validation says, of these scenarios only.
+    pages = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(target).pages[:2])
+    assert "What the validation says of these scenarios" in pages
+    assert "drunk-driving analogy" in pages and "the certainty levers alone" in pages, pages
+    assert "one-year surge" not in pages and "honest sellers lose about 15" not in pages
 
 
 def test_compare_warns_of_few_replications_and_another_population(folders, tmp_path):
