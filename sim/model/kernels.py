@@ -374,6 +374,12 @@ def choose(
     return _p_choose(best, outside, noise), p_off, risk, criminal, sentence
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _region_map(side, r):
+    # One side (scale or shift) of ``announcement_maps`` for region r, as a tuple of the beliefs.
+    return (side[0, r], side[1, r], side[2, r], side[3, r], side[4, r], side[5, r], side[6, r])
+
+
 @njit(cache=True, error_model="numpy")
 def decide_all(
     c,
@@ -434,28 +440,10 @@ def decide_all(
         if state[i] >= 3:  # PROSECUTED, JAILED, ABSENT: no choice to make
             continue
         r = region[i]
-        scale = (
-            maps[0, 0, r],
-            maps[0, 1, r],
-            maps[0, 2, r],
-            maps[0, 3, r],
-            maps[0, 4, r],
-            maps[0, 5, r],
-            maps[0, 6, r],
-        )
-        shift = (
-            maps[1, 0, r],
-            maps[1, 1, r],
-            maps[1, 2, r],
-            maps[1, 3, r],
-            maps[1, 4, r],
-            maps[1, 5, r],
-            maps[1, 6, r],
-        )
         p_active, p_off, risk, criminal, sentence = choose(
             c,
-            scale,
-            shift,
+            _region_map(maps[0], r),
+            _region_map(maps[1], r),
             sales[i],
             outside_ratio[i],
             has_store[i],
