@@ -144,9 +144,29 @@ def _table_page(pdf: PdfPages, comparison: Comparison, footer: str) -> None:
             cell.set_text_props(weight="bold")
         if c == 0:
             cell.set_text_props(ha="left")
+    notes = drift_notes(comparison)
+    if notes:
+        wrapped = textwrap.fill("Still moving: " + " ".join(notes), 170)
+        figure.text(0.06, 0.06, wrapped, fontsize=7.5, va="bottom", color="0.2")
     figure.text(0.06, 0.03, footer, fontsize=8, color="0.35")
     pdf.savefig(figure)
     plt.close(figure)
+
+
+def _series(comparison: Comparison, metric: str, ax, warm_up: bool) -> None:
+    """A time-series chart, with a note where a level still moves inside the window."""
+    plot_timeseries(comparison.timeseries, metric, comparison.burn_in_weeks, ax=ax, warm_up=warm_up)
+    notes = drift_notes(comparison, metric=metric)
+    if notes:
+        ax.text(
+            0.01,
+            0.02,
+            textwrap.fill(" ".join(notes), 120),
+            transform=ax.transAxes,
+            fontsize=8,
+            va="bottom",
+            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"},
+        )
 
 
 def _signed(value: float, digits: int) -> str:
@@ -197,6 +217,29 @@ VALIDATION_NOTES = {
     "surge": "a one-year surge of prosecutions leaves no lasting change (section 4.1, measured "
     "with the model before the open model).",
 }
+
+
+# The words of a drift warning (``compare.comparison_warnings``).
+DRIFT_WORDS = "still moves inside the summary window"
+
+
+def drift_notes(
+    comparison: Comparison, scenario: str | None = None, metric: str | None = None
+) -> list[str]:
+    """The comparison's warnings of a level still moving inside the summary window.
+
+    Args:
+        comparison: The scenarios compared.
+        scenario: Only this scenario's [all].
+        metric: Only this metric's [all].
+    """
+    notes = [w for w in comparison.warnings if DRIFT_WORDS in w]
+    if scenario is not None:
+        notes = [w for w in notes if f" under {scenario} " in w]
+    if metric is not None:
+        words = metric.replace("_cny", "").replace("_", " ")
+        notes = [w for w in notes if w.startswith(f"{words} under ")]
+    return [f"{w[0].upper()}{w[1:]}." for w in notes]
 
 
 QUESTION = (
@@ -273,6 +316,7 @@ def write_brief(comparison: Comparison, path: Path, warm_up: bool = False) -> Pa
         for metric in FINDING_METRICS:
             findings += [finding(row) for _, row in rows[rows.metric == metric].iterrows()]
         findings += [line for line in (displacement(rows), honest_harm(rows)) if line]
+        findings += drift_notes(comparison, str(scenario))
     first = comparison.results[0]
     intro = (
         f"What the simulated policies change against {comparison.baseline}: each scenario was "
@@ -319,24 +363,12 @@ def write_brief(comparison: Comparison, path: Path, warm_up: bool = False) -> Pa
             _chart_page(pdf, lambda ax: plot_funnel(comparison.summary_stats, ax=ax), footer)
             _chart_page(
                 pdf,
-                lambda ax: plot_timeseries(
-                    comparison.timeseries,
-                    "active_sellers",
-                    comparison.burn_in_weeks,
-                    ax=ax,
-                    warm_up=warm_up,
-                ),
+                lambda ax: _series(comparison, "active_sellers", ax, warm_up),
                 footer,
             )
             _chart_page(
                 pdf,
-                lambda ax: plot_timeseries(
-                    comparison.timeseries,
-                    "offplatform_sellers",
-                    comparison.burn_in_weeks,
-                    ax=ax,
-                    warm_up=warm_up,
-                ),
+                lambda ax: _series(comparison, "offplatform_sellers", ax, warm_up),
                 footer,
             )
             _chart_page(

@@ -316,3 +316,19 @@ def test_compare_and_brief_never_replace_results_silently(folders, tmp_path):
     )
     assert replaced.returncode == 0, replaced.stderr
     assert pdf.read_bytes() != b"%PDF-earlier"
+
+
+def test_drift_is_said_in_the_table_findings_and_chart_of_its_scenario_and_metric():
+    from types import SimpleNamespace
+
+    from sim.reporting.brief import drift_notes
+
+    moving = (
+        "active sellers under strict still moves inside the summary window (+40% from weeks "
+        "104-155 to weeks 156-207): its yearly figure averages over a moving level"
+    )
+    comparison = SimpleNamespace(warnings=["only 3 replications: rough", moving])
+    assert drift_notes(comparison) == [f"A{moving[1:]}."]
+    assert drift_notes(comparison, "strict") == drift_notes(comparison, metric="active_sellers")
+    assert drift_notes(comparison, "certainty_only") == []
+    assert drift_notes(comparison, metric="counterfeit_sales_cny") == []
