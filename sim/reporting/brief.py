@@ -157,16 +157,8 @@ def _series(comparison: Comparison, metric: str, ax, warm_up: bool) -> None:
     """A time-series chart, with a note where a level still moves inside the window."""
     plot_timeseries(comparison.timeseries, metric, comparison.burn_in_weeks, ax=ax, warm_up=warm_up)
     notes = drift_notes(comparison, metric=metric)
-    if notes:
-        ax.text(
-            0.01,
-            0.02,
-            textwrap.fill(" ".join(notes), 120),
-            transform=ax.transAxes,
-            fontsize=8,
-            va="bottom",
-            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"},
-        )
+    if notes:  # under the axis, where it covers no line
+        ax.set_xlabel(f"week\n\n{textwrap.fill(' '.join(notes), 150)}", fontsize=9)
 
 
 def _signed(value: float, digits: int) -> str:
@@ -271,8 +263,9 @@ def title_page(comparison: Comparison) -> list[str]:
     ]
     for result in comparison.results:
         scenario = result.scenario
-        role = " (the baseline)" if scenario.name == comparison.baseline else ""
         label = scenario.label or scenario.name
+        baseline = scenario.name == comparison.baseline and "baseline" not in label
+        role = " (the baseline)" if baseline else ""
         text = " ".join(scenario.description.split())
         paragraphs.append(f"{label}{role} [{scenario.name}]: {text}")
     notes = [
@@ -282,7 +275,7 @@ def title_page(comparison: Comparison) -> list[str]:
         if result.scenario.name in VALIDATION_NOTES
     ]
     if notes:
-        paragraphs.append("**What the validation says of these scenarios** (docs/VALIDATION.md)")
+        paragraphs.append("**What the validation says of these scenarios (docs/VALIDATION.md)**")
         paragraphs += notes
     paragraphs.append("**Read with care**")
     paragraphs += [f"{warning[0].upper()}{warning[1:]}." for warning in comparison.warnings]
