@@ -54,12 +54,20 @@ TABLE_METRICS = (
 )
 
 
+TEXT_TOP, TEXT_BOTTOM = 0.86, 0.05  # where a text page's lines start and must end
+
+
 def _text_page(pdf: PdfPages, title: str, paragraphs: list[str], footer: str) -> None:
-    lines = sum(len(textwrap.wrap(p, 120) or [""]) for p in paragraphs)
-    # Three sizes (smaller type, longer lines), so that about 40 lines fit above the footer;
-    # what does not fit goes on to a page of its own.
-    size, step, width = (
-        (11, 0.03, 120) if lines <= 24 else (9, 0.024, 145) if lines <= 32 else (8, 0.019, 165)
+    # Three sizes (smaller type, longer lines): the largest whose lines, and the gaps of a
+    # third of a line between paragraphs, fit between the title and the footer; what does
+    # not fit even in the smallest goes on to a page of its own.
+    def height(step: float, width: int) -> float:
+        lines = sum(len(textwrap.wrap(p.strip("*"), width) or [""]) for p in paragraphs)
+        return step * (lines + len(paragraphs) / 3)
+
+    sizes = ((11, 0.03, 120), (9, 0.024, 145), (8, 0.019, 165))
+    size, step, width = next(
+        (s for s in sizes if height(s[1], s[2]) <= TEXT_TOP - TEXT_BOTTOM), sizes[-1]
     )
 
     def start(heading: str):
@@ -68,14 +76,14 @@ def _text_page(pdf: PdfPages, title: str, paragraphs: list[str], footer: str) ->
         figure.text(0.06, 0.03, footer, fontsize=8, color="0.35")
         return figure
 
-    figure, y = start(title), 0.86
+    figure, y = start(title), TEXT_TOP
     for paragraph in paragraphs:
         bold = paragraph.startswith("**")
         for line in textwrap.wrap(paragraph.strip("*"), width) or [""]:
-            if y < 0.07:
+            if y - step < TEXT_BOTTOM:
                 pdf.savefig(figure)
                 plt.close(figure)
-                figure, y = start(f"{title} (continued)"), 0.86
+                figure, y = start(f"{title} (continued)"), TEXT_TOP
             figure.text(0.06, y, line, fontsize=size, va="top", weight="bold" if bold else None)
             y -= step
         y -= step / 3
@@ -167,8 +175,35 @@ def _signed(value: float, digits: int) -> str:
     return "0" if float(text) == 0 else text
 
 
+def readable_value(value: object) -> str:
+    """A parameter's value for readers: ``50,000``, ``0.3683``, ``0.5 to 3``, ``yes``."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}"
+    if isinstance(value, tuple) and len(value) == 2:  # a range
+        return " to ".join(readable_value(v) for v in value)
+    if isinstance(value, tuple | list):
+        return ", ".join(readable_value(v) for v in value)
+    return str(value)
+
+
+def parameter_words(name: str) -> str:
+    """A dotted field in words, from the schema: its description and unit, then the field."""
+    from sim.scenario.schema import SECTIONS
+
+    section, _, field = name.partition(".")
+    model = SECTIONS.get(section)
+    info = model.model_fields.get(field) if model is not None else None
+    if info is None or not info.description:
+        return name
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    unit = f" ({extra['unit']})" if extra.get("unit") else ""
+    return f"{info.description.split(' [')[0]}{unit} [{name}]"
+
+
 def differing_parameters(comparison: Comparison) -> list[str]:
-    """Lines ``field: value in each scenario`` for every parameter that differs."""
+    """Lines ``parameter in words: value in each scenario`` for every parameter that differs."""
     lines = []
     scenarios = [r.scenario for r in comparison.results]
     for name in all_fields():
@@ -176,8 +211,10 @@ def differing_parameters(comparison: Comparison) -> list[str]:
             continue
         values = [field_value(s, name) for s in scenarios]
         if any(v != values[0] for v in values):
-            shown = "; ".join(f"{s.name} {v}" for s, v in zip(scenarios, values, strict=True))
-            lines.append(f"{name}: {shown}")
+            shown = "; ".join(
+                f"{s.name} {readable_value(v)}" for s, v in zip(scenarios, values, strict=True)
+            )
+            lines.append(f"{parameter_words(name)}: {shown}")
     for s in scenarios:
         if s.schedule:
             changes = "; ".join(

@@ -332,3 +332,14 @@ def test_drift_is_said_in_the_table_findings_and_chart_of_its_scenario_and_metri
     assert drift_notes(comparison, "strict") == drift_notes(comparison, metric="active_sellers")
     assert drift_notes(comparison, "certainty_only") == []
     assert drift_notes(comparison, metric="counterfeit_sales_cny") == []
+
+
+def test_parameters_that_differ_are_named_in_words_with_units():
+    from sim.reporting.brief import parameter_words, readable_value
+
+    assert parameter_words("platform.criminal_threshold_cny").startswith(
+        "Cumulative illegal sales at which a closed store is eligible for criminal referral "
+        "(CNY of cumulative sales) [platform.criminal_threshold_cny]"
+    )
+    assert readable_value(50000.0) == "50,000" and readable_value(0.3683) == "0.3683"
+    assert readable_value((0.5, 3.0)) == "0.5 to 3" and readable_value([1.0, 0.8]) == "1, 0.8"
