@@ -59,3 +59,14 @@ def test_sweep_bench_prints_throughput_and_dask_overhead(tmp_path):
     figures = json.loads(out.read_text())
     assert figures["sweep_runs_per_s_process_2"] > 0 and figures["sweep_runs"] == 18
     assert figures["sweep_speedup_2_workers"] > 0 and figures["dask_over_pool"] > 0
+
+
+@pytest.mark.slow  # about 15 s: four small runs in fresh processes
+def test_checkout_bench_prints_speeds_and_ratios():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_checkouts.py"), str(ROOT), str(ROOT),
+         "--sellers", "2000", "--weeks", "4", "--rounds", "2"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("M cw/s") == 2 and f"{ROOT} / {ROOT}:" in result.stdout
