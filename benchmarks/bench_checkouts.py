@@ -1,7 +1,7 @@
 """Speed of the vector engine in several checkouts of deter-sim, measured in turn in one run.
 
 Usage: ``python benchmarks/bench_checkouts.py PATH [PATH ...]`` with the roots of checkouts
-(``git worktree add /tmp/old COMMIT`` makes one). Each round runs ``baseline_2016`` of each
+(``git worktree add ../old COMMIT`` makes one). Each round runs ``baseline_2016`` of each
 checkout at 1,000,000 sellers for 52 weeks (burn-in off) in a fresh process, in the order
 given; three rounds. Prints each checkout's counterfeit-weeks per second (median and runs) and
 the ratios of every later checkout to the first, and the last to each other, round by round,
