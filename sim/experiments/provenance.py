@@ -129,8 +129,9 @@ def code_provenance() -> dict[str, object]:
 # seller of the pool at 20,000 sellers and 8 contacts (tracemalloc), counted as 240 + 9 a contact.
 BYTES_PER_SELLER = {"vector": (240, 9), "agents": (1_700, 16)}
 # What every worker process holds before its first model: the interpreter, the libraries and
-# the compiled kernels (numba and LLVM). ``make bench``: 352 MB resident after a first run of
-# 100,000 sellers, of which the model is about 25 MB; rounded up.
+# the compiled kernels (numba and LLVM). ``make bench``: 314 MB resident after a first run of
+# 100,000 sellers (352 MB while workers still imported scipy.stats), of which the model is
+# about 25 MB; rounded up.
 PROCESS_BYTES = 350 * 2**20
 
 

@@ -1,11 +1,10 @@
 """The ``vector`` engine: all counterfeiters held column-wise in numpy arrays.
 
 One Mesa agent, ``CounterfeiterArrays``, owns an array per attribute (one element per
-seller); every rule is a vectorised call of a formula in ``sim.model.rules``, the same formulas the
-``agents`` engine calls one seller at a time. Floating-point attributes are float32, the
-network a sparse matrix. Terms of the decision rule that change only with the parameters are
-computed once per parameter set, and operations work in place where they can: a week of a
-large population is bound by memory bandwidth.
+seller). The per-seller work of a week (deciding, learning) is one compiled pass over the
+arrays (``sim.model.kernels``), whose decision rule the ``agents`` engine calls one seller at
+a time. Floating-point attributes are float32, the network a sparse matrix; the kernels work
+in place.
 """
 
 from __future__ import annotations

@@ -238,8 +238,9 @@ def perceive(
 ) -> Choice:
     """The expected weekly gain along the platform and the sanction chain (ODD 4.2).
 
-    Both engines call this with the same float32 values (arrays of a chunk of sellers, or one
-    seller's scalars), so they compute the same numbers.
+    The rule in numpy, over arrays of sellers, from the formulas of ``sim.model.rules``. The
+    engines run its compiled form, ``kernels.choose``; ``tests/model/test_kernels.py`` holds
+    that to this statement.
 
     Args:
         params: Parameters in force.

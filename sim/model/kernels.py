@@ -14,9 +14,9 @@ the decision rule and of the belief updates is single precision, as the arrays i
 
 The platform's binomial draws (ODD 4.3) are exact: inversion when the mean is small, and
 Hormann's BTRS rejection sampler otherwise (the method of TensorFlow and JAX), whose
-acceptance test uses Stirling's series as numpy's BTPE does. Each needs no set-up beyond a
-square root, where numpy's BTPE recomputes a dozen constants whenever the number of trials
-changes, which it does from store to store.
+acceptance test compares with the exact ratio of probabilities from a table of ``ln k!``.
+Each needs no set-up beyond a square root, where numpy's BTPE recomputes a dozen constants
+whenever the number of trials changes, which it does from store to store.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 from numba import njit
+
+from sim.model import rules
 
 F32 = np.float32
 
@@ -175,12 +177,12 @@ def decision_constants(params, price: float) -> tuple[np.float32, ...]:
     delta = econ.weekly_discount
     c = np.zeros(CONSTANTS, dtype=np.float64)
     c[MARGIN_SHARE] = econ.margin_share
-    c[MARGIN_AT_PRICE] = price - 1.0 + econ.margin_share  # rules.margin_share_at
+    c[MARGIN_AT_PRICE] = rules.margin_share_at(price, econ.margin_share)
     c[PRICE] = price
     c[NOISE] = econ.decision_noise
     c[REENTRY_DELAY] = float(plat.reentry_delay_weeks)
     c[REENTRY_COST] = plat.reentry_cost_cny
-    c[ENTRY_COST] = plat.reentry_cost_cny / econ.planning_horizon_weeks
+    c[ENTRY_COST] = rules.entry_cost_per_week(plat.reentry_cost_cny, econ.planning_horizon_weeks)
     c[SWITCHING_COST] = params.channels.switching_cost_cny / econ.planning_horizon_weeks
     c[HAZARD_PER_LISTING] = plat.strike_per_takedown / plat.strike_limit
     c[RELISTING_COST] = plat.relisting_cost_cny
@@ -192,7 +194,7 @@ def decision_constants(params, price: float) -> tuple[np.float32, ...]:
     c[STIGMA] = econ.stigma_cost_cny
     c[DISCOUNTED] = 1.0 if delta < 1.0 else 0.0
     c[LOG_DISCOUNT] = math.log(delta)
-    c[PRISON_SCALE] = 1.0 / (52.0 * (1.0 - delta)) if delta < 1.0 else 1.0
+    c[PRISON_SCALE] = 1.0 / (rules.WEEKS_PER_YEAR * (1.0 - delta)) if delta < 1.0 else 1.0
     c[VERDICT_DISCOUNT] = delta ** float(enf.processing_weeks)
     c[OFFPLATFORM_RATIO] = params.channels.offplatform_margin_ratio
     return tuple(np.float32(value) for value in c)
@@ -220,6 +222,7 @@ def announcement_maps(pulls: dict, names: tuple[str, ...], regions: int) -> np.n
 # Arguments of exp are kept within +-EXP_LIMIT: beyond it the results no longer change in
 # single precision, and exp's overflow and underflow paths are slow.
 EXP_LIMIT = np.float32(60.0)
+WEEKS = np.float32(rules.WEEKS_PER_YEAR)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -247,7 +250,7 @@ def _discounted_years(years, c):
     # D(S) = (1 - delta^(52 S)) / (52 (1 - delta)), capped at S (ODD 4.2).
     if c[DISCOUNTED] == 0:
         return years
-    x = max(years * np.float32(52.0) * c[LOG_DISCOUNT], -EXP_LIMIT)
+    x = max(years * WEEKS * c[LOG_DISCOUNT], -EXP_LIMIT)
     # 1 - e^x in double precision: exact to single precision even where x is near 0.
     kept = np.float32(1.0 - math.exp(np.float64(x)))
     return min(kept * c[PRISON_SCALE], years)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import mesa
 import numpy as np
 
@@ -27,7 +29,7 @@ class Platform(mesa.Agent):
             plat.strike_per_takedown,
             week.rng("detection"),
             week.rng("strikes"),
-            self._log_factorials(),
+            self._log_factorials,
         )
         closed = active[pop.take_down(active, detections, strikes) >= plat.strike_limit]
         week.tally("listings_live", int(listings.sum()))
@@ -51,14 +53,11 @@ class Platform(mesa.Agent):
         week.tally("stores_closed", len(closed) + suits)
         week.tally("referrals", len(referred))
 
+    @cached_property
     def _log_factorials(self) -> np.ndarray:
         """``ln k!`` up to the pool's largest store (``kernels.binomial``), made once."""
-        table = getattr(self, "_log_factorial_table", None)
-        if table is None:
-            largest = int(self.model.population.column("listings").max(initial=0))
-            table = kernels.log_factorials(min(largest, LOG_FACTORIAL_MAX))
-            self._log_factorial_table = table
-        return table
+        largest = int(self.model.population.column("listings").max(initial=0))
+        return kernels.log_factorials(min(largest, LOG_FACTORIAL_MAX))
 
     def refer(self, sellers: np.ndarray) -> None:
         """Hand referred cases to the enforcer of each seller's region (``enforcer.hand_over``).
