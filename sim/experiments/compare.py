@@ -216,6 +216,8 @@ class Comparison:
     baseline: str
     table: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    # The levels still moving inside the summary window (``drifting_levels``).
+    drifting: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def summary_stats(self) -> pd.DataFrame:
@@ -239,12 +241,34 @@ MIN_REPLICATIONS = 5
 DRIFT_METRICS = ("active_sellers", "counterfeit_sales_cny")
 
 
-def comparison_warnings(results: list[Results]) -> list[str]:
-    """What a reader of a comparison must be told: too few replications, an off-scale model.
+def drifting_levels(results: list[Results]) -> pd.DataFrame:
+    """The ``DRIFT_METRICS`` that still move inside the summary window, with their warning.
 
-    The calibrated population is the schema's default (the 2016 baseline's); counts of a run
-    at another size are not comparable with the 2016 figures, and enforcement capacity, which
-    is per region, binds differently.
+    Returns:
+        The rows of ``statistics.window_drift`` that drift, each with a ``warning`` in words.
+    """
+    first = results[0]
+    burn_in, weeks = first.scenario.burn_in_weeks, first.scenario.weeks
+    timeseries = pd.concat([r.timeseries for r in results], ignore_index=True)
+    drift = window_drift(timeseries, burn_in, list(DRIFT_METRICS))
+    drift = drift[drift.drifts].reset_index(drop=True)
+    drift["warning"] = [
+        f"{row.metric.replace('_cny', '').replace('_', ' ')} under {row.scenario} still "
+        f"moves inside the summary window ({row.change_pct:+,.0f}% from weeks "
+        f"{burn_in}-{row.second_from - 1} to weeks {row.second_from}-{weeks - 1}): its "
+        "yearly figure averages over a moving level; read the time series, or run longer"
+        for row in drift.itertuples()
+    ]
+    return drift
+
+
+def comparison_warnings(results: list[Results], drifting: pd.DataFrame) -> list[str]:
+    """What a reader of a comparison must be told: few replications, drift, an off-scale model.
+
+    Drift is a level still moving inside the summary window (``drifting_levels``). The
+    calibrated population is the schema's default (the 2016 baseline's); counts of a run at
+    another size are not comparable with the 2016 figures, and enforcement capacity, which is
+    per region, binds differently.
     """
     from sim.scenario.schema import PopulationParams
 
@@ -256,16 +280,7 @@ def comparison_warnings(results: list[Results]) -> list[str]:
             f"only {n} replication{'s' if n != 1 else ''}: the intervals are rough; use "
             f"{MIN_REPLICATIONS} or more (--replications)"
         )
-    burn_in, weeks = first.scenario.burn_in_weeks, first.scenario.weeks
-    timeseries = pd.concat([r.timeseries for r in results], ignore_index=True)
-    drift = window_drift(timeseries, burn_in, list(DRIFT_METRICS))
-    for row in drift[drift.drifts].itertuples():
-        warnings.append(
-            f"{row.metric.replace('_cny', '').replace('_', ' ')} under {row.scenario} still "
-            f"moves inside the summary window ({row.change_pct:+,.0f}% from weeks "
-            f"{burn_in}-{row.second_from - 1} to weeks {row.second_from}-{weeks - 1}): its "
-            "yearly figure averages over a moving level; read the time series, or run longer"
-        )
+    warnings += list(drifting.warning)
     calibrated = PopulationParams.model_fields["sellers"].default
     sellers = first.scenario.population.sellers
     if sellers != calibrated:
@@ -299,4 +314,5 @@ def compare(
     check_pairable(results, baseline, allow_different)
     summary = pd.concat([r.summary for r in results], ignore_index=True)
     table = paired_differences(summary, baseline, metrics)
-    return Comparison(results, baseline, table, comparison_warnings(results))
+    drifting = drifting_levels(results)
+    return Comparison(results, baseline, table, comparison_warnings(results, drifting), drifting)

@@ -248,27 +248,24 @@ VALIDATION_NOTES = {
 }
 
 
-# The words of a drift warning (``compare.comparison_warnings``).
-DRIFT_WORDS = "still moves inside the summary window"
-
-
 def drift_notes(
     comparison: Comparison, scenario: str | None = None, metric: str | None = None
 ) -> list[str]:
-    """The comparison's warnings of a level still moving inside the summary window.
+    """The warnings of levels still moving inside the summary window (``Comparison.drifting``).
 
     Args:
         comparison: The scenarios compared.
         scenario: Only this scenario's [all].
         metric: Only this metric's [all].
     """
-    notes = [w for w in comparison.warnings if DRIFT_WORDS in w]
+    rows = comparison.drifting
+    if rows.empty:
+        return []
     if scenario is not None:
-        notes = [w for w in notes if f" under {scenario} " in w]
+        rows = rows[rows.scenario == scenario]
     if metric is not None:
-        words = metric.replace("_cny", "").replace("_", " ")
-        notes = [w for w in notes if w.startswith(f"{words} under ")]
-    return [f"{w[0].upper()}{w[1:]}." for w in notes]
+        rows = rows[rows.metric == metric]
+    return [f"{w[0].upper()}{w[1:]}." for w in rows.warning]
 
 
 QUESTION = (

@@ -327,7 +327,10 @@ def test_drift_is_said_in_the_table_findings_and_chart_of_its_scenario_and_metri
         "active sellers under strict still moves inside the summary window (+40% from weeks "
         "104-155 to weeks 156-207): its yearly figure averages over a moving level"
     )
-    comparison = SimpleNamespace(warnings=["only 3 replications: rough", moving])
+    drifting = pd.DataFrame(
+        {"scenario": ["strict"], "metric": ["active_sellers"], "warning": [moving]}
+    )
+    comparison = SimpleNamespace(warnings=["only 3 replications: rough", moving], drifting=drifting)
     assert drift_notes(comparison) == [f"A{moving[1:]}."]
     assert drift_notes(comparison, "strict") == drift_notes(comparison, metric="active_sellers")
     assert drift_notes(comparison, "certainty_only") == []
