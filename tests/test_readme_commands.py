@@ -42,7 +42,8 @@ NOT_HERE = {
     "--method history-matching": "waves of runs (hours at full scale); "
     "tests/experiments/test_history.py runs it small and resumes it",
     "--ensemble calibration/ensemble_2016.csv": "the full-scale ensemble is not made yet "
-    "(README, Uncertainty); tests/experiments/test_ensemble.py runs compare --ensemble",
+    "(README, Uncertainty); tests/experiments/test_ensemble.py runs compare --ensemble and "
+    "tests/experiments/test_robust.py runs robust",
 }
 
 

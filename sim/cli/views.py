@@ -88,6 +88,40 @@ def ensemble_table(rows) -> Table:
     return table
 
 
+def robust_table(ranking, sets: int) -> Table:
+    """Policies ranked over an ensemble: effect, goal met, value, how often best."""
+    first = ranking.iloc[0]
+    table = Table(title=f"Policies over {sets} parameter sets; goal: {first.goal}")
+    columns = (
+        "policy",
+        "change (median)",
+        "90% of sets",
+        "meets goal",
+        "CNY per CNY averted",
+        "90% of sets ",
+        "best effect",
+        "best value",
+    )
+    for column in columns:
+        if column == "policy":
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, justify="right")
+    for row in ranking.itertuples(index=False):
+        valued = row.cny_per_cny_averted == row.cny_per_cny_averted and row.share_averting >= 0.5
+        table.add_row(
+            row.scenario,
+            f"{row.change_pct:+.1f}%",
+            f"{row.change_pct_low:+.1f} to {row.change_pct_high:+.1f}%",
+            f"{row.share_meets_goal:.0%}",
+            f"{row.cny_per_cny_averted:.2g}" if valued else "averts < 1%",
+            f"{row.cny_per_cny_low:.2g} to {row.cny_per_cny_high:.2g}" if valued else "",
+            f"{row.share_best_effect:.0%}",
+            f"{row.share_best_value:.0%}",
+        )
+    return table
+
+
 def sweep_table(table, name: str) -> Table:
     """Active sellers and counterfeit sales at each point of a sweep."""
     from sim.experiments.sweep import swept_parameters

@@ -66,6 +66,8 @@ from sim.scenario import Scenario, resolved_yaml
 
 MARKER = "history_matching.json"
 SET_COLUMN = "set_id"
+# Settings a resumed history matching may change: they do not choose the waves' designs.
+LOOSE = ("held_out", "candidates", "confirm_replications", "max_waves", "stop_ratio")
 
 
 class TooFewRunsError(DeterSimError):
@@ -227,7 +229,15 @@ def calibrate_history(
     candidates = candidates or math.ceil(1.5 * sets)
     definition = {
         "kind": "history-matching",
-        "patterns": patterns.model_dump(mode="json"),
+        # What chooses the sets: the parameters and the fitted and range patterns. Held-out
+        # patterns and the confirmation's settings may change on resume (they only measure).
+        "patterns": patterns.model_dump(
+            mode="json",
+            exclude={
+                "patterns": {i for i, p in enumerate(patterns.patterns) if p.use == "held_out"}
+            },
+        ),
+        "held_out": [p.model_dump(mode="json") for p in patterns.patterns if p.use == "held_out"],
         "scenario_sha256": hashlib.sha256(resolved_yaml(base).encode()).hexdigest(),
         "reference_sha256": hashlib.sha256(resolved_yaml(reference).encode()).hexdigest(),
         "wave_size": wave_size,
@@ -238,7 +248,7 @@ def calibrate_history(
         "draws": draws,
         "engine": options.engine,
     }
-    claim_batch_folder(out, MARKER, definition, resume, force, "history matching")
+    claim_batch_folder(out, MARKER, definition, resume, force, "history matching", LOOSE)
     started = time.perf_counter()
     runner = PatternRuns(patterns, base, reference, out, options, resume, on_runs)
     matched = patterns.matched

@@ -6,6 +6,8 @@ introduced mid-run, and hysteresis.
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib
 import matplotlib.patches
 import matplotlib.ticker
@@ -16,7 +18,7 @@ from matplotlib.axes import Axes
 from sim.experiments.sweep import swept_parameters
 from sim.reporting.canvas import UNITS, new_axes, param_label, short_name, style
 from sim.reporting.format import short_number
-from sim.reporting.plots import plot_timeseries
+from sim.reporting.plots import metric_words, plot_timeseries
 
 
 def plot_heatmap(
@@ -446,3 +448,84 @@ def plot_parameter_ranges(
     ax.set_title("Where the plausible settings lie")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
+
+
+def plot_robust(sets: pd.DataFrame, goal: Any, axes: Any = None) -> Any:
+    """Each policy on every parameter set: its effect against the goal, its cost per CNY averted.
+
+    Left: the change of the goal's metric in each set (a dot per set), the median (a bar) and
+    the goal (dashed). Right: enforcement CNY added per CNY of counterfeit sales averted, on a
+    log scale, in the sets where it averts at least 1% of the baseline's counterfeit sales
+    (those where it costs nothing more are at the left edge).
+    """
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(
+            1, 2, figsize=(11, 0.9 * sets.scenario.nunique() + 2.6), layout="constrained"
+        )
+    left, right = axes
+    names = list(dict.fromkeys(sets.scenario))
+    rng = np.random.default_rng(0)  # the jitter only; fixed so that the figure is reproducible
+    labelled: set[str] = set()
+    for row, name in enumerate(names):
+        own = sets[sets.scenario == name]
+        jitter = rng.uniform(-0.18, 0.18, len(own))
+        met = own.meets_goal.to_numpy()
+        change = 100 * own.change.to_numpy()
+        left.scatter(
+            change[met],
+            row + jitter[met],
+            s=14,
+            color="tab:blue",
+            alpha=0.7,
+            label="meets the goal" if row == 0 else None,
+        )
+        left.scatter(
+            change[~met],
+            row + jitter[~met],
+            s=14,
+            color="tab:red",
+            marker="x",
+            alpha=0.7,
+            label="fails it" if row == 0 else None,
+        )
+        left.plot([np.nanmedian(change)] * 2, [row - 0.3, row + 0.3], color="black", lw=2)
+        value = own.cny_per_cny_averted.to_numpy()
+        priced = np.isfinite(value)
+        if not priced.any():
+            continue
+        positive = value[priced & (value > 0)]
+        edge = positive.min() / 3 if len(positive) else 0.01
+        shown = np.where(value > 0, value, edge)  # a saving that averts sales: the left edge
+        for chosen, marker, label in (
+            (priced & (value > 0), "o", "sets that avert 1% or more"),
+            (priced & (value <= 0), "<", "cost nothing more (left edge)"),
+        ):
+            if chosen.any():
+                right.scatter(
+                    shown[chosen],
+                    row + jitter[chosen],
+                    s=14,
+                    marker=marker,
+                    color="tab:green",
+                    alpha=0.7,
+                    label=None if label in labelled else label,
+                )
+                labelled.add(label)
+        right.plot([np.nanmedian(shown[priced])] * 2, [row - 0.3, row + 0.3], color="black", lw=2)
+    left.axvline(100 * goal.change, color="0.3", linestyle="--", label=f"goal ({goal.change:+.0%})")
+    left.axvline(0, color="0.7", lw=0.8)
+    left.set_yticks(range(len(names)), names)
+    left.set_ylim(len(names) - 0.5, -0.5)
+    left.set_xlabel(f"change of {metric_words(goal.metric)}, % (a dot per parameter set)")
+    left.set_title("Effect over the ensemble")
+    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    right.set_xscale("log")
+    right.set_yticks(range(len(names)), [""] * len(names))
+    right.set_ylim(len(names) - 0.5, -0.5)
+    right.set_xlabel("enforcement CNY added per CNY of counterfeit sales averted")
+    right.set_title("Cost-effectiveness (where 1% of sales or more are averted)")
+    if right.get_legend_handles_labels()[0]:
+        right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    return axes

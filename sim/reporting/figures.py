@@ -19,6 +19,7 @@ from sim.experiments.history import HistoryMatching
 from sim.experiments.hysteresis import Hysteresis, hysteresis_path
 from sim.experiments.intervention import Intervention
 from sim.experiments.patterns import PatternSet
+from sim.experiments.robust import Robust
 from sim.experiments.sweep import swept_parameters
 from sim.reporting.batch_plots import (
     plot_elasticities,
@@ -27,6 +28,7 @@ from sim.reporting.batch_plots import (
     plot_intervention,
     plot_lever_map,
     plot_parameter_ranges,
+    plot_robust,
     plot_sensitivity,
     plot_space_left,
 )
@@ -157,3 +159,19 @@ def history_matching_figure(result: HistoryMatching, patterns: PatternSet) -> Pa
         f"{len(result.ensemble)} parameter sets confirmed"
     )
     return save_figure(figure, result.out / "nroy.png", footer)
+
+
+def robust_figure(result: Robust, path: Path) -> Path:
+    """``robust.png``: each policy's effect and cost per CNY averted on every parameter set."""
+    policies = result.ranking.shape[0]
+    figure, axes = plt.subplots(
+        1, 2, figsize=(12, 2.8 + 0.7 * policies), layout="constrained", sharey=False
+    )
+    plot_robust(result.sets, result.goal, axes)
+    comparison = result.comparison
+    footer = (
+        f"deter-sim {__version__} | {', '.join(comparison.scenarios)} on "
+        f"{len(comparison.ensemble)} parameter sets | {comparison.summary.replication.nunique()} "
+        "paired replication(s) per set"
+    )
+    return save_figure(figure, path, footer)

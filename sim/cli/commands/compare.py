@@ -11,6 +11,7 @@ import typer
 
 from sim.cli.app import (
     ForceOpt,
+    ResumeOpt,
     app,
     console,
     err_console,
@@ -101,17 +102,9 @@ def compare_over_ensemble(
     from sim.experiments.compare import comparison_folder
     from sim.experiments.ensemble import compare_on_ensemble, load_ensemble
     from sim.experiments.store import write_table
-    from sim.scenario import load_scenario
 
     table = load_ensemble(ensemble, sets)
-    items = [load_scenario(item, overrides) for item in inputs]
-    if baseline is not None:
-        named = [s for s in items if s.name == baseline]
-        if not named:
-            fail(f"--baseline: '{baseline}' is not one of {', '.join(s.name for s in items)}")
-        items = named + [s for s in items if s.name != baseline]
-    if len({s.name for s in items}) != len(items):
-        fail("compare: a scenario name is given twice")
+    items = _ensemble_scenarios(inputs, overrides, baseline)
     folder = comparison_folder([], out, force, ["compare.csv", "ensemble"])
     runs = len(items) * len(table) * items[0].replications
     console.print(
@@ -190,6 +183,121 @@ def compare_command(
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     write_table(folder / "compare.csv", result.table)
     console.print(f"comparison written to [bold]{folder / 'compare.csv'}[/]")
+
+
+def _ensemble_scenarios(inputs: list[str], overrides: list[str], baseline: str | None) -> list:
+    """The scenarios of an ensemble command, the baseline first."""
+    from sim.scenario import load_scenario
+
+    items = [load_scenario(item, overrides) for item in inputs]
+    if baseline is not None:
+        named = [s for s in items if s.name == baseline]
+        if not named:
+            fail(f"--baseline: '{baseline}' is not one of {', '.join(s.name for s in items)}")
+        items = named + [s for s in items if s.name != baseline]
+    if len({s.name for s in items}) != len(items):
+        fail("a scenario name is given twice")
+    return items
+
+
+ROBUST_FILES = ["robust.csv", "robust_sets.csv", "failure_boxes.csv", "compare.csv", "robust.png"]
+
+
+@app.command(name="robust")
+@execution_options
+@scenario_overrides()
+def robust_command(
+    inputs: Annotated[
+        list[str], typer.Argument(help="Scenario files or names: the baseline, then the policies.")
+    ],
+    overrides: list[str],
+    execution: ExecutionOptions,
+    ensemble: Annotated[
+        Path,
+        typer.Option(
+            "--ensemble",
+            help="Ensemble file (CSV of parameter sets, e.g. calibration/ensemble_2016.csv).",
+        ),
+    ],
+    goal: Annotated[
+        str,
+        typer.Option(
+            "--goal",
+            help="What a policy must achieve against the baseline: a metric and its change, "
+            "e.g. counterfeit_sales_cny=-50%.",
+        ),
+    ] = "counterfeit_sales_cny=-50%",
+    sets: SetsOpt = None,
+    baseline: BaselineOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Folder for the tables, the figure and the runs [results/robust]."
+        ),
+    ] = None,
+    force: ForceOpt = False,
+    resume: ResumeOpt = False,
+) -> None:
+    """Rank policies over an ensemble of plausible settings, and find where each fails.
+
+    Every scenario runs on every parameter set (its own policy on top; replications on common
+    seeds). Policies are ranked by their effect on the goal's metric and by the enforcement
+    CNY they add per CNY of counterfeit sales averted, with the share of settings in which each
+    is best; PRIM (EMA Workbench, the ema extra) finds the parameter box in which each fails
+    the goal. Writes robust.csv (the ranking), robust_sets.csv (each policy on each set),
+    failure_boxes.csv, compare.csv (every metric compared) and robust.png.
+    """
+    from sim.cli.views import robust_table
+    from sim.experiments.compare import DEFAULT_FOLDER
+    from sim.experiments.ensemble import load_ensemble
+    from sim.experiments.folders import claim_folder
+    from sim.experiments.robust import parse_goal, robust_over_ensemble
+    from sim.experiments.store import write_table
+    from sim.reporting.figures import robust_figure
+
+    wanted = parse_goal(goal)
+    table = load_ensemble(ensemble, sets)
+    items = _ensemble_scenarios(inputs, overrides, baseline)
+    if len(items) < 2:
+        fail("robust: give the baseline and at least one policy")
+    default = DEFAULT_FOLDER.with_name("robust")
+    if resume:
+        folder = out if out is not None else default
+    else:
+        folder = claim_folder(
+            out,
+            default,
+            force,
+            lambda f: [n for n in [*ROBUST_FILES, "ensemble"] if (f / n).exists()],
+        )
+    runs = len(items) * len(table) * items[0].replications
+    console.print(
+        f"{len(items)} scenarios on {len(table)} parameter sets of {ensemble}, "
+        f"{items[0].replications} replication(s) each ({runs} runs); goal: "
+        f"{wanted.words()}; {execution.describe()}"
+    )
+    with progress(rate=True) as bars:
+        task = bars.add_task("runs", total=None)
+        result = robust_over_ensemble(
+            items,
+            table,
+            wanted,
+            folder / "ensemble",
+            execution,
+            ensemble_source=str(ensemble),
+            force=force,
+            resume=resume,
+            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+        )
+    console.print(robust_table(result.ranking, len(table)))
+    for line in result.findings()[len(result.ranking) :]:
+        console.print(line, highlight=False)
+    write_table(folder / "robust.csv", result.ranking)
+    write_table(folder / "robust_sets.csv", result.sets)
+    write_table(folder / "failure_boxes.csv", result.boxes_table)
+    write_table(folder / "compare.csv", result.comparison.table)
+    robust_figure(result, folder / "robust.png")
+    console.print(f"robust ranking written to [bold]{folder / 'robust.csv'}[/] and robust.png")
 
 
 WarmUpOpt = Annotated[
