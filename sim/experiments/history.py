@@ -43,11 +43,13 @@ from sim.experiments.execution import ExecutionOptions
 from sim.experiments.folders import claim_batch_folder
 from sim.experiments.matching import (
     CANDIDATES,
+    CUTOFF,
     Matching,
     Wave,
     history_match,
     implausibility,
     maximin,
+    to_unit,
     to_values,
 )
 from sim.experiments.patterns import (
@@ -67,7 +69,8 @@ from sim.scenario import Scenario, resolved_yaml
 MARKER = "history_matching.json"
 SET_COLUMN = "set_id"
 # Settings a resumed history matching may change: they do not choose the waves' designs.
-LOOSE = ("held_out", "candidates", "confirm_replications", "max_waves", "stop_ratio")
+LOOSE = ("held_out", "candidates", "confirm_replications", "confirm", "max_waves", "stop_ratio")
+CONFIRM = ("all", "fit")
 
 
 class TooFewRunsError(DeterSimError):
@@ -188,6 +191,7 @@ def calibrate_history(
     sets: int = 100,
     candidates: int | None = None,
     confirm_replications: int = 2,
+    confirm: str = "all",
     stop_ratio: float = 0.8,
     resume: bool = False,
     force: bool = False,
@@ -208,6 +212,10 @@ def calibrate_history(
         sets: Parameter sets wanted in the ensemble.
         candidates: Candidates confirmed by the simulator (default: 1.5 x ``sets``).
         confirm_replications: Replications of each candidate, on fresh seeds.
+        confirm: ``"all"``: the simulator measures every pattern of each candidate;
+            ``"fit"``: only the patterns of the scenario's own runs (the fitted figures and
+            held-out figures); the range patterns of the policy variants are judged by the
+            last wave's emulators (a quarter of the runs with three variants).
         stop_ratio: Stop once a wave keeps more than this share of the space left.
         resume: Finish a stopped history matching in ``out`` (same settings).
         force: Replace what ``out`` holds.
@@ -244,6 +252,7 @@ def calibrate_history(
         "max_waves": max_waves,
         "candidates": candidates,
         "confirm_replications": confirm_replications,
+        "confirm": confirm,
         "stop_ratio": stop_ratio,
         "draws": draws,
         "engine": options.engine,
@@ -289,11 +298,12 @@ def calibrate_history(
 
     rng = np.random.default_rng(wave_seed(base.seed, 0))
     chosen = to_values(dims, maximin(matching.region.points, candidates, rng))
+    simulated = confirmed_patterns(patterns, confirm)
     measured = runner.run(
-        out / "confirm", chosen, confirm_replications, wave_seed(base.seed, 0), patterns.patterns
+        out / "confirm", chosen, confirm_replications, wave_seed(base.seed, 0), simulated
     )
     last = matching.waves[-1]
-    confirmation = confirm_table(patterns, chosen, measured, last)
+    confirmation = confirm_table(patterns, chosen, measured, last, dims)
     write_table(out / "confirmation.csv", confirmation)
     ensemble = ensemble_table(patterns, confirmation, sets)
     write_table(out / "ensemble.csv", ensemble)
@@ -351,30 +361,68 @@ def space_table(matching: Matching, dimensions: list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def confirmed_patterns(patterns: PatternSet, confirm: str) -> list:
+    """The patterns the simulator measures in the confirmation (``confirm``: all or fit)."""
+    if confirm not in CONFIRM:
+        raise ValueError(f"confirm must be one of {CONFIRM}, not {confirm!r}")
+    if confirm == "all":
+        return list(patterns.patterns)
+    return [p for p in patterns.patterns if p.measure.kind == "metric"]
+
+
 def confirm_table(
-    patterns: PatternSet, values: pd.DataFrame, measured: pd.DataFrame, last: Wave
+    patterns: PatternSet,
+    values: pd.DataFrame,
+    measured: pd.DataFrame,
+    last: Wave,
+    dimensions: list | None = None,
 ) -> pd.DataFrame:
     """Per candidate: its parameters, each pattern's mean measure, and whether it is kept.
 
     A matched pattern is met when its mean measure is within its uncertainty even after two
     Monte Carlo standard errors (so that it stays within on other seeds); a candidate is
-    kept when it meets every matched pattern. ``implausibility`` is the largest over the
-    matched patterns of the simulated mean's distance to the observation over the
-    observation's and the mean's noise (the last wave's nugget over the replications).
+    kept when it meets every matched pattern. A matched pattern the confirmation did not
+    simulate (``confirm="fit"``) is judged by the last wave's emulator: its emulated mean, met
+    when its implausibility is at most 3 (``{id}_by`` says which). ``implausibility`` is the
+    largest over the matched patterns of the distance to the observation over the
+    observation's and the mean's noise (the last wave's nugget over the replications), or the
+    emulated implausibility for a pattern not simulated.
     """
     reps = int(measured.replication.max()) + 1
+    emulated_at: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    missing = [p for p in patterns.matched if p.id not in measured]
+    if missing:
+        if dimensions is None:
+            raise ValueError("patterns not simulated need the dimensions to be emulated")
+        unit = to_unit(dimensions, values.reset_index(drop=True))
+        emulated_at = {p.id: last.emulators[p.id].predict(unit) for p in missing}
     rows = []
     for i, row in values.reset_index(drop=True).iterrows():
         own = measured[measured.set == i]
         out: dict[str, Any] = {"candidate": i, **row.to_dict()}
         kept, worst = True, 0.0
         for p in patterns.patterns:
+            if p.id in emulated_at:
+                obs, emulator = p.observation(), last.emulators[p.id]
+                mean_i, var_i = emulated_at[p.id][0][i], emulated_at[p.id][1][i]
+                total = var_i + obs.variance + emulator.simulation_variance
+                distance = float(obs.distance(np.array([mean_i]))[0] / math.sqrt(total))
+                out[p.id] = float(math.expm1(mean_i) if p.on_log_scale else mean_i)
+                out[f"{p.id}_met"] = distance <= CUTOFF
+                out[f"{p.id}_by"] = "emulator"
+                kept &= distance <= CUTOFF
+                worst = max(worst, distance)
+                continue
+            if p.id not in own:  # a held-out pattern the confirmation did not simulate
+                out[p.id], out[f"{p.id}_met"], out[f"{p.id}_by"] = math.nan, False, ""
+                continue
             values_i = own[p.id].to_numpy(dtype=float)
             mean = float(np.mean(values_i)) if np.isfinite(values_i).all() else math.nan
             se = float(np.std(values_i, ddof=1) / math.sqrt(reps)) if reps > 1 else 0.0
             met = _met(p, mean, se)
             out[p.id] = mean
             out[f"{p.id}_met"] = met
+            out[f"{p.id}_by"] = "simulator"
             if p.use != "held_out":
                 kept &= met
                 obs = p.observation()

@@ -233,3 +233,30 @@ def test_a_killed_history_matching_resumed_gives_the_same_ensemble(matched, tmp_
     assert done.returncode == 0, done.stderr
     for name in ("ensemble.csv", "confirmation.csv", "waves.csv", "design.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(out / name), pd.read_csv(whole / name))
+
+
+def test_a_resumed_history_matching_may_confirm_only_the_figures(matched, tmp_path):
+    import shutil
+
+    whole, _ = matched
+    out = tmp_path / "fit"
+    shutil.copytree(whole, out)
+    for name in ("confirm", "confirmation.csv", "ensemble.csv"):
+        target = out / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    done = deter_sim(*SMALL_RUN, "--out", str(out), "--resume", "--confirm", "fit")
+    assert done.returncode == 0, done.stderr
+    # The waves are the same runs; the confirmation simulates the baseline variant only.
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "design.csv"), pd.read_csv(whole / "design.csv")
+    )
+    index = pd.read_csv(out / "confirm" / "run_index.csv")
+    assert len(index) == 3 * 2  # three candidates, two replications, one variant
+    confirmation = pd.read_csv(out / "confirmation.csv")
+    assert (confirmation.referrals_by == "simulator").all()
+    assert (confirmation.drunk_driving_by == "emulator").all()
+    whole_confirmation = pd.read_csv(whole / "confirmation.csv")
+    pd.testing.assert_series_equal(confirmation.referrals, whole_confirmation.referrals)
+    # A candidate is kept when its figures are met and the emulator does not rule out the range.
+    expected = confirmation.referrals_met & confirmation.listings_removed_met
+    assert (confirmation.kept == (expected & confirmation.drunk_driving_met)).all()

@@ -31,6 +31,14 @@ class Matching:
     sets: int
     candidates: int | None
     confirm_replications: int
+    confirm: str
+
+
+class ConfirmWhat(enum.StrEnum):
+    """What the confirmation runs of history matching measure."""
+
+    all = "all"
+    fit = "fit"
 
 
 MatchingOptions = Any  # what ``matching_options`` passes: a ``Matching``
@@ -84,6 +92,18 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
             ),
         ],
         2,
+    ),
+    "confirm": (
+        Annotated[
+            ConfirmWhat,
+            typer.Option(
+                "--confirm",
+                help="all: the simulator measures every pattern of each candidate; fit: only "
+                "the figures of the scenario's own runs, the range patterns judged by the last "
+                "wave's emulators (a quarter of the runs).",
+            ),
+        ],
+        "all",
     ),
 }
 
@@ -142,6 +162,7 @@ def history_matching(
             sets=options.sets,
             candidates=options.candidates,
             confirm_replications=options.confirm_replications,
+            confirm=str(options.confirm),
             resume=resume,
             force=force,
             on_wave=wave_done,
