@@ -129,6 +129,7 @@ class EnsembleComparison:
     ensemble: pd.DataFrame
     summary: pd.DataFrame
     table: pd.DataFrame
+    source: str = ""  # the ensemble file
 
 
 def compare_on_ensemble(
@@ -182,7 +183,9 @@ def compare_on_ensemble(
     summary[SET_COLUMN] = [int(labels[p].rpartition("-")[2]) for p in summary.point]
     table = ensemble_changes(summary, baseline.name, metrics)
     names = [s.name for s in scenarios]
-    return EnsembleComparison(result, baseline.name, names, ensemble, summary, table)
+    return EnsembleComparison(
+        result, baseline.name, names, ensemble, summary, table, ensemble_source
+    )
 
 
 def ensemble_changes(

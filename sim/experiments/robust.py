@@ -68,9 +68,10 @@ class Goal:
         return change <= self.change if self.change < 0 else change >= self.change
 
     def words(self) -> str:
-        """The goal in words: 'cut counterfeit_sales_cny by at least 50%'."""
+        """The goal in words: 'cut counterfeit sales by at least 50%'."""
         verb = "cut" if self.change < 0 else "raise"
-        return f"{verb} {self.metric} by at least {abs(self.change):.0%}"
+        words = self.metric.removesuffix("_cny").replace("_", " ")
+        return f"{verb} {words} by at least {abs(self.change):.0%}"
 
 
 def parse_goal(text: str, option: str = "--goal") -> Goal:
@@ -373,7 +374,8 @@ class Robust:
                 "of them"
             )
             lines.append(
-                f"Across {settings}, {row.scenario} changes {self.goal.metric} by "
+                f"Across {settings}, {row.scenario} changes "
+                f"{self.goal.metric.removesuffix('_cny').replace('_', ' ')} by "
                 f"{row.change_pct:+.1f}% (90% of settings: {row.change_pct_low:+.1f} to "
                 f"{row.change_pct_high:+.1f}%); it meets the goal in {row.share_meets_goal:.0%} "
                 f"of them, is the most effective in {row.share_best_effect:.0%} and the best "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
@@ -19,9 +20,11 @@ from matplotlib.backends.backend_pdf import PdfPages
 from sim._version import __version__
 from sim.experiments.compare import Comparison
 from sim.reporting.findings import (
+    ENSEMBLE_METRICS,
     FINDING_METRICS,
     KEY_METRICS,
     displacement,
+    ensemble_finding,
     finding,
     headline,
     honest_harm,
@@ -322,13 +325,52 @@ def title_page(comparison: Comparison) -> list[str]:
     return paragraphs
 
 
-def write_brief(comparison: Comparison, path: Path, warm_up: bool = False) -> Path:
+def ensemble_page(robust: Any) -> list[str]:
+    """The paragraphs of the page 'How sure are we': the answers over the ensemble."""
+    comparison = robust.comparison
+    sets = len(comparison.ensemble)
+    replications = int(comparison.summary.replication.nunique())
+    paragraphs = [
+        f"The five 2016 figures fix the enforcement rates; how sellers respond (how they "
+        f"perceive sanctions, discount prison, enter, move off the platform; how demand "
+        f"responds) no figure fixes. History matching kept the settings of those parameters "
+        f"that reproduce the 2016 figures and the ranges research gives together "
+        f"(docs/VALIDATION.md). Each scenario was run on {sets} of them, its own policy on top, "
+        f"{replications} replication(s) each on common seeds; the ranges below are over the "
+        "settings, not confidence intervals.",
+    ]
+    for scenario, rows in comparison.table.groupby("scenario", sort=False):
+        paragraphs.append(f"**{scenario} against {comparison.baseline}**")
+        for metric in ENSEMBLE_METRICS:
+            paragraphs += [ensemble_finding(r) for _, r in rows[rows.metric == metric].iterrows()]
+    paragraphs.append(f"**Which policy, and where it fails (goal: {robust.goal.words()})**")
+    paragraphs += robust.findings()
+    return paragraphs
+
+
+def _robust_page(pdf: PdfPages, robust: Any, footer: str) -> None:
+    from sim.reporting.batch_plots import plot_robust
+
+    figure, axes = plt.subplots(1, 2, figsize=PAGE, layout="constrained")
+    plot_robust(robust.sets, robust.goal, axes)
+    figure.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
+    figure.text(0.01, 0.01, footer, fontsize=8, color="0.35")
+    pdf.savefig(figure)
+    plt.close(figure)
+
+
+def write_brief(
+    comparison: Comparison, path: Path, warm_up: bool = False, robust: Any = None
+) -> Path:
     """Write the briefing PDF for ``comparison`` to ``path`` (atomically).
 
     Args:
         comparison: The scenarios compared.
         path: The PDF to write.
         warm_up: Show the warm-up in the time-series charts [they start after it].
+        robust: The same scenarios over an ensemble (``sim.experiments.robust.Robust``): adds
+            the pages 'How sure are we' (findings over the ensemble, the ranking, where each
+            policy fails) and its chart, after the key findings.
 
     Returns:
         The path written.
@@ -383,6 +425,17 @@ def write_brief(comparison: Comparison, path: Path, warm_up: bool = False) -> Pa
         with PdfPages(tmp, metadata=metadata) as pdf:
             _text_page(pdf, "What each enforcement lever buys", title_page(comparison), footer)
             _text_page(pdf, "Key findings", [intro, *findings], footer)
+            if robust is not None:
+                sets = len(robust.comparison.ensemble)
+                title = f"How sure are we: across {sets} plausible settings of the model"
+                over = (
+                    f"deter-sim {__version__} | scenarios {', '.join(robust.comparison.scenarios)}"
+                    f" on {sets} parameter sets of {robust.comparison.source or 'an ensemble'}, "
+                    f"{robust.comparison.summary.replication.nunique()} replication(s) each, "
+                    f"paired on common seeds | baseline {robust.comparison.baseline}"
+                )
+                _text_page(pdf, title, ensemble_page(robust), over)
+                _robust_page(pdf, robust, over)
             _table_page(pdf, comparison, footer)
             _chart_page(
                 pdf, lambda ax: plot_change(comparison.table, list(KEY_METRICS), ax=ax), footer

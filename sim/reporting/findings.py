@@ -227,3 +227,48 @@ def provenance(comparison: Comparison) -> str:
         f"replications each, root seed {first.get('root_seed')}, paired on common seeds | "
         f"baseline {comparison.baseline}"
     )
+
+
+ENSEMBLE_METRICS = ("counterfeit_sales_cny", "active_sellers", "enforcement_cost_cny")
+
+
+def ensemble_finding(row: pd.Series) -> str:
+    """One sentence of a change over an ensemble, from a row of ``ensemble_changes``.
+
+    E.g. "Across 100 plausible settings of the model, strict cuts counterfeit sales by 38%
+    (90% of settings: 20 to 52%); parameter uncertainty is 97% of the spread."
+    """
+    noun, _ = NOUNS.get(row.metric, (row.metric.replace("_", " ").capitalize(), False))
+    noun = noun[0].lower() + noun[1:]
+    pct, low, high = row.change_pct, row.change_pct_low, row.change_pct_high
+    settings = f"Across {row.sets} plausible settings of the model, {row.scenario}"
+    if pct != pct:
+        return f"{settings} leaves {noun} undefined (none under {row.baseline})."
+    digits = percent_digits(pct)
+    if high < 0:
+        said = (
+            f"cuts {noun} by {-pct:.{digits}f}% (90% of settings: {-high:.{digits}f} to "
+            f"{-low:.{digits}f}%)"
+        )
+    elif low > 0 and pct >= 100:  # "3.2 times" rather than "+220%"
+        said = (
+            f"multiplies {noun} by {1 + pct / 100:.1f} (90% of settings: {1 + low / 100:.1f} "
+            f"to {1 + high / 100:.1f})"
+        )
+    elif low > 0:
+        said = (
+            f"raises {noun} by {pct:.{digits}f}% (90% of settings: {low:.{digits}f} to "
+            f"{high:.{digits}f}%)"
+        )
+    else:
+        said = (
+            f"changes {noun} by {pct:+.{digits}f}% (90% of settings: {low:+.{digits}f} to "
+            f"{high:+.{digits}f}%; a rise in some settings, a fall in others)"
+        )
+    share = row.share_parameter
+    spread = (
+        f"; parameter uncertainty is {share:.0%} of the spread, Monte Carlo noise the rest"
+        if share == share
+        else ""
+    )
+    return f"{settings} {said} against {row.baseline}{spread}."

@@ -146,7 +146,7 @@ def test_prim_finds_the_region_where_a_policy_fails_and_no_other():
     assert 1.3 <= limits.loc["market.demand_elasticity", "upper"] <= 1.8
     assert box.coverage >= 0.9 and box.density >= 0.9
     sentence = box.sentence(Goal(SALES, -0.5))
-    assert sentence.startswith("p fails to cut counterfeit_sales_cny by at least 50% when ")
+    assert sentence.startswith("p fails to cut counterfeit sales by at least 50% when ")
     assert "market.demand_elasticity <= 1." in sentence
 
 
@@ -159,7 +159,7 @@ def test_a_policy_that_always_or_never_fails_needs_no_box():
     assert always.sentence(goal).endswith("in every setting") and always.failing == 200
     assert (
         never.sentence(goal)
-        == "p meets the goal (cut counterfeit_sales_cny by at least 50%) in every setting"
+        == "p meets the goal (cut counterfeit sales by at least 50%) in every setting"
     )
 
 
@@ -187,7 +187,7 @@ def test_robust_ranks_policies_over_an_ensemble_and_writes_its_tables(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Policies over 2 parameter sets" in done.stdout
-    assert "strict fails to cut counterfeit_sales_cny by at least 99% in every setting" in (
+    assert "strict fails to cut counterfeit sales by at least 99% in every setting" in (
         " ".join(done.stdout.split())
     )
     table = pd.read_csv(out / "robust.csv")
@@ -206,3 +206,29 @@ def test_robust_refuses_a_bad_goal_in_one_line_before_running(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "unknown metric 'sales'" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow  # about 40 s: four small scenarios, then each on two parameter sets
+def test_a_brief_over_an_ensemble_says_how_sure_it_is(tmp_path):
+    from pypdf import PdfReader
+
+    ensemble = pd.DataFrame({SET_COLUMN: [0, 1], "beliefs.w_own": [2.0, 20.0]})
+    path = tmp_path / "ensemble.csv"
+    ensemble.to_csv(path, index=False)
+    target = tmp_path / "brief.pdf"
+    done = deter_sim(
+        "brief", "baseline_2016", "strict", "certainty_only", "--ensemble", str(path),
+        "--goal", "counterfeit_sales_cny=-20%", "--set", "population.sellers=2000",
+        "--weeks", "60", "--set", "burn_in_weeks=20", "--replications", "2",
+        "--out", str(tmp_path / "runs"), "-o", str(target),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pages = [" ".join(page.extract_text().split()) for page in PdfReader(target).pages]
+    assert len(pages) == 11  # the nine pages, and 'How sure are we' with its chart
+    sure = pages[2]
+    assert sure.startswith("How sure are we: across 2 plausible settings of the model")
+    assert "Across 2 plausible settings of the model, strict" in sure
+    assert "(90% of settings:" in sure and "cut counterfeit sales by at least 20%" in sure
+    assert "on 2 parameter sets of" in pages[3]  # the chart's own footer
+    robust = pd.read_csv(tmp_path / "runs" / "robust" / "robust.csv")
+    assert set(robust.scenario) == {"strict", "certainty_only"}

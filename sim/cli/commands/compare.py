@@ -200,6 +200,14 @@ def _ensemble_scenarios(inputs: list[str], overrides: list[str], baseline: str |
     return items
 
 
+GoalOpt = Annotated[
+    str,
+    typer.Option(
+        "--goal",
+        help="What a policy must achieve against the baseline over the ensemble: a metric and "
+        "its change, e.g. counterfeit_sales_cny=-50%.",
+    ),
+]
 ROBUST_FILES = ["robust.csv", "robust_sets.csv", "failure_boxes.csv", "compare.csv", "robust.png"]
 
 
@@ -219,14 +227,7 @@ def robust_command(
             help="Ensemble file (CSV of parameter sets, e.g. calibration/ensemble_2016.csv).",
         ),
     ],
-    goal: Annotated[
-        str,
-        typer.Option(
-            "--goal",
-            help="What a policy must achieve against the baseline: a metric and its change, "
-            "e.g. counterfeit_sales_cny=-50%.",
-        ),
-    ] = "counterfeit_sales_cny=-50%",
+    goal: GoalOpt = "counterfeit_sales_cny=-50%",
     sets: SetsOpt = None,
     baseline: BaselineOpt = None,
     out: Annotated[
@@ -310,6 +311,48 @@ WarmUpOpt = Annotated[
 ]
 
 
+def _robust_for_brief(
+    result: Any,
+    table: Any,
+    goal: Any,
+    source: Path,
+    replications: int,
+    folder: Path,
+    force: bool,
+    execution: ExecutionOptions,
+) -> Any:
+    """The scenarios of a briefing over the ensemble (``robust``), tables in folder/robust."""
+    from sim.experiments.robust import robust_over_ensemble
+    from sim.experiments.store import write_table
+
+    by_name = {r.scenario.name: r.scenario for r in result.results}
+    order = [result.baseline, *(n for n in by_name if n != result.baseline)]
+    scenarios = [by_name[n].model_copy(update={"replications": replications}) for n in order]
+    runs = len(scenarios) * len(table) * replications
+    console.print(
+        f"over the ensemble: {len(scenarios)} scenarios on {len(table)} parameter sets of "
+        f"{source}, {replications} replication(s) each ({runs} runs)"
+    )
+    out = folder / "robust"
+    with progress(rate=True) as bars:
+        task = bars.add_task("runs", total=None)
+        robust = robust_over_ensemble(
+            scenarios,
+            table,
+            goal,
+            out / "ensemble",
+            execution,
+            ensemble_source=str(source),
+            force=force,
+            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+        )
+    write_table(out / "robust.csv", robust.ranking)
+    write_table(out / "robust_sets.csv", robust.sets)
+    write_table(out / "failure_boxes.csv", robust.boxes_table)
+    write_table(out / "compare.csv", robust.comparison.table)
+    return robust
+
+
 @app.command()
 @execution_options
 @scenario_overrides()
@@ -331,13 +374,35 @@ def brief(
     ] = False,
     allow_different: AllowDifferentOpt = None,
     warm_up: WarmUpOpt = False,
+    ensemble: EnsembleOpt = None,
+    sets: SetsOpt = None,
+    goal: GoalOpt = "counterfeit_sales_cny=-50%",
+    ensemble_replications: Annotated[
+        int,
+        typer.Option(
+            "--ensemble-replications",
+            min=1,
+            help="Replications of each scenario on each set of --ensemble.",
+        ),
+    ] = 1,
 ) -> None:
     """Write a PDF briefing: key findings, comparison table, charts, assumptions, provenance.
 
     An existing --output file, and earlier runs under --out/<name>, are only replaced with
-    --force (without --out, runs go to a new folder results/compare-2, ...).
+    --force (without --out, runs go to a new folder results/compare-2, ...). With --ensemble
+    every scenario also runs on each parameter set (--sets, --ensemble-replications), and the
+    briefing adds 'How sure are we': the changes over the sets, the policies ranked against
+    --goal, and where each fails (as deter-sim robust; its tables go to --out/robust/).
     """
     from sim.reporting.brief import write_brief
+
+    table = wanted = None
+    if ensemble is not None:  # checked before anything runs
+        from sim.experiments.ensemble import load_ensemble
+        from sim.experiments.robust import parse_goal
+
+        wanted = parse_goal(goal)
+        table = load_ensemble(ensemble, sets)
 
     if output.suffix.lower() != ".pdf":
         fail(f"--output: {output}: the briefing is a PDF; use a .pdf file name")
@@ -349,7 +414,12 @@ def brief(
     result, folder = comparison(
         inputs, baseline, None, overrides, out, force, [], execution, allow_different
     )
-    write_brief(result, output, warm_up)
+    robust = None
+    if table is not None:
+        robust = _robust_for_brief(
+            result, table, wanted, ensemble, ensemble_replications, folder, force, execution
+        )
+    write_brief(result, output, warm_up, robust)
     ran = [r.scenario.name for r in result.results if (folder / r.scenario.name).is_dir()]
     saved = f"; the runs of {', '.join(ran)} are in [bold]{folder}/[/]" if ran else ""
     console.print(f"briefing written to [bold]{output}[/]{saved}")
