@@ -133,6 +133,19 @@ AddressOpt = Annotated[
 ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Finish an interrupted batch in --out, skipping done runs.")
 ]
+EnsembleOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ensemble",
+        help="Ensemble file (CSV of parameter sets, e.g. calibration/ensemble_2016.csv): run "
+        "every scenario on every set.",
+    ),
+]
+SetsOpt = Annotated[
+    int | None, typer.Option("--sets", min=1, help="Use the first N sets of --ensemble [all].")
+]
+
+
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace what --out holds.")]
 MetricsOpt = Annotated[str, typer.Option("--metrics", help="Comma-separated metrics reported.")]
 

@@ -206,8 +206,14 @@ def percent(value: float) -> str:
 
 def elasticity_table(table, name: str) -> Table:
     """Arc elasticities with their 95% intervals, beside the literature."""
-    out = Table(title=f"{name}: arc elasticities (paired runs, 95% t-interval)")
-    for column in ("lever", "at", "runs at", "metric", "elasticity", "95% CI", "literature", ""):
+    ensemble = "interval" in table and len(table) and table.interval.iloc[0] == "90% of sets"
+    if ensemble:
+        title = f"{name}: arc elasticities over {int(table.n.iloc[0])} parameter sets (median)"
+        spread = "90% of sets"
+    else:
+        title, spread = f"{name}: arc elasticities (paired runs, 95% t-interval)", "95% CI"
+    out = Table(title=title)
+    for column in ("lever", "at", "runs at", "metric", "elasticity", spread, "literature", ""):
         out.add_column(column, justify="left" if column in ("lever", "metric", "") else "right")
     for row in table.itertuples():
         has_lit = row.literature_low == row.literature_low

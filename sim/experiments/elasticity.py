@@ -139,8 +139,8 @@ def elasticity_table(
 
     Returns:
         One row per parameter and metric: ``parameter, kind, metric, value, low, high,
-        mean_low, mean_high, elasticity, ci_low, ci_high, n, literature_low, literature_high,
-        against_literature``.
+        mean_low, mean_high, elasticity, se, ci_low, ci_high, n, literature_low,
+        literature_high, against_literature``.
     """
     by_point = {
         int(p): g.set_index("replication").sort_index() for p, g in summary.groupby("point")
@@ -165,10 +165,8 @@ def elasticity_table(
                 e = np.where(mid > 0, (q_hi - q_lo) / mid / dp, 0.0)
             n = len(e)
             estimate = float(e.mean()) if n else math.nan
-            if n > 1:
-                half = stats.t.ppf(0.5 + confidence / 2, n - 1) * e.std(ddof=1) / math.sqrt(n)
-            else:
-                half = math.nan
+            se = e.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
+            half = stats.t.ppf(0.5 + confidence / 2, n - 1) * se if n > 1 else math.nan
             low_ci, high_ci = estimate - half, estimate + half
             rows.append(
                 {
@@ -181,6 +179,7 @@ def elasticity_table(
                     "mean_low": float(q_lo.mean()),
                     "mean_high": float(q_hi.mean()),
                     "elasticity": estimate,
+                    "se": float(se),
                     "ci_low": low_ci,
                     "ci_high": high_ci,
                     "n": n,
@@ -204,6 +203,46 @@ def against_literature(low: float, high: float, lit: tuple[float, float, str] | 
     return "overlaps"
 
 
+def elasticities_over_sets(per_set: pd.DataFrame) -> pd.DataFrame:
+    """The elasticities of every set (``elasticity_table`` rows with ``set_id``) summarised.
+
+    The columns of ``elasticity_table``, where ``elasticity`` is the median over the sets and
+    ``ci_low``/``ci_high`` the range of 90% of them (``interval`` says so); ``value``,
+    ``low`` and ``high`` are the medians of the sets' own lever values; ``n`` is the number of
+    sets; ``share_parameter`` the share of the spread over the sets that their Monte Carlo
+    noise does not explain, and ``share_in_literature`` the share of sets whose elasticity
+    lies in the literature's range.
+    """
+    from sim.experiments.ensemble import over_sets
+
+    keys = ["parameter", "kind", "metric"]
+    spread = over_sets(per_set, keys, "elasticity", se="se").set_index(keys)
+    rows = []
+    for key, group in per_set.groupby(keys, sort=False):
+        lit = LITERATURE.get(key[1])
+        middle = group[["value", "low", "high", "mean_low", "mean_high"]].median()
+        s = spread.loc[key]
+        inside = float(group.elasticity.between(lit[0], lit[1]).mean()) if lit else math.nan
+        rows.append(
+            dict(zip(keys, key, strict=True))
+            | middle.to_dict()
+            | {
+                "elasticity": s.elasticity,
+                "se": math.nan,
+                "ci_low": s.elasticity_low,
+                "ci_high": s.elasticity_high,
+                "n": int(s.sets),
+                "literature_low": lit[0] if lit else math.nan,
+                "literature_high": lit[1] if lit else math.nan,
+                "against_literature": against_literature(s.elasticity_low, s.elasticity_high, lit),
+                "interval": "90% of sets",
+                "share_parameter": s.share_parameter,
+                "share_in_literature": inside,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def run_elasticities(
     base: Scenario,
     params: list[str],
@@ -214,22 +253,46 @@ def run_elasticities(
     resume: bool = False,
     force: bool = False,
     on_done: Callable[[int, int], None] | None = None,
+    ensemble: pd.DataFrame | None = None,
 ) -> BatchResult:
     """Run the elasticity design and write ``elasticities.csv``.
+
+    With ``ensemble`` the design runs on every parameter set (each lever moved around the
+    set's own value); ``elasticities_sets.csv`` holds each set's elasticities and
+    ``elasticities.csv`` their median and range over the sets (``elasticities_over_sets``).
 
     Raises:
         OptionError: a metric or a lever cannot be used.
     """
     check_metrics(metrics)
-    points = elasticity_points(base, params, step)
-    definition = {"elasticity": {"params": params, "step": step, "metrics": metrics}}
+    definition: dict[str, Any] = {
+        "elasticity": {"params": params, "step": step, "metrics": metrics}
+    }
+    layout = None
+    if ensemble is None:
+        points = elasticity_points(base, params, step)
+    else:
+        from sim.experiments.ensemble import set_layout
+
+        layout = set_layout(base, ensemble, lambda s: elasticity_points(s, params, step))
+        points = layout.points
+        definition["ensemble_sha256"] = layout.digest
     batch = Batch(out, "elasticity", base, points, base.replications, definition, options.engine)
 
     def outputs(batch: Batch, index: pd.DataFrame) -> pd.DataFrame | None:
         summaries = batch.replication_summaries()
         if summaries.empty:
             return None
-        table = elasticity_table(summaries, points, base, metrics)
+        if layout is None:
+            table = elasticity_table(summaries, points, base, metrics)
+        else:
+            per_set = layout.per_set(
+                summaries, lambda part, own, s: elasticity_table(part, own, s, metrics)
+            )
+            if per_set.empty:
+                return None
+            write_table(batch.out / "elasticities_sets.csv", per_set)
+            table = elasticities_over_sets(per_set)
         write_table(batch.out / "elasticities.csv", table)
         return table
 

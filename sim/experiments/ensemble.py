@@ -257,3 +257,104 @@ def _parameter_share(relative: pd.Series, n: int) -> float:
     if not math.isfinite(between) or between <= 0:
         return math.nan if not math.isfinite(within) else 0.0
     return max(between - within / n, 0.0) / between
+
+
+# -- any batch experiment over an ensemble ---------------------------------------------------
+
+
+@dataclass
+class SetLayout:
+    """An experiment's points repeated on every set of an ensemble, in one batch.
+
+    ``points`` are the batch's points: for each set in turn, the experiment's own points built
+    on the set's scenario (the base with the set's values), labelled ``set-K/label``, the
+    experiment's changes winning over the set's. ``spans`` give per set its id, the index of
+    its first point and its scenario; ``local`` its own points as the experiment built them.
+    """
+
+    points: list[tuple[str, dict[str, Any]]]
+    spans: list[tuple[int, int, Scenario]]
+    local: list[list[tuple[str, dict[str, Any]]]]
+    digest: str
+
+    def per_set(
+        self, summary: pd.DataFrame, table: Callable[[pd.DataFrame, list, Scenario], pd.DataFrame]
+    ) -> pd.DataFrame:
+        """The experiment's table on each set, with ``set_id`` first.
+
+        ``table(summary, points, scenario)`` gets the set's rows of the summary, ``point``
+        renumbered as the experiment's own points.
+        """
+        frames = []
+        for (set_id, first, scenario), own in zip(self.spans, self.local, strict=True):
+            part = summary[summary.point.between(first, first + len(own) - 1)]
+            if part.empty:
+                continue
+            result = table(part.assign(point=part.point - first), own, scenario)
+            if result is not None and len(result):
+                frames.append(result.assign(**{SET_COLUMN: set_id}))
+        if not frames:
+            return pd.DataFrame()
+        out = pd.concat(frames, ignore_index=True)
+        return out[[SET_COLUMN, *[c for c in out.columns if c != SET_COLUMN]]]
+
+
+def set_layout(
+    base: Scenario,
+    ensemble: pd.DataFrame,
+    build: Callable[[Scenario], list[tuple[str, dict[str, Any]]]],
+) -> SetLayout:
+    """Lay out an experiment (``build(scenario)`` gives its points) on every set.
+
+    Raises:
+        ScenarioError: a set's values do not make a valid scenario.
+    """
+    from sim.scenario import apply_changes
+
+    params = parameter_columns(ensemble)
+    points, spans, local = [], [], []
+    for row in ensemble.to_dict("records"):
+        set_id = int(row[SET_COLUMN])
+        changes = {
+            name: round(float(row[name])) if is_int_field(name) else float(row[name])
+            for name in params
+        }
+        scenario = apply_changes(base, changes, source=f"ensemble set {set_id}")
+        own = build(scenario)
+        spans.append((set_id, len(points), scenario))
+        local.append(own)
+        points += [(f"set-{set_id}/{label}", changes | extra) for label, extra in own]
+    digest = hashlib.sha256(ensemble.to_csv(index=False).encode()).hexdigest()
+    return SetLayout(points, spans, local, digest)
+
+
+def over_sets(
+    table: pd.DataFrame, keys: list[str], value: str, se: str | None = None
+) -> pd.DataFrame:
+    """Per ``keys``: the median of ``value`` over the sets and the range of 90% of them.
+
+    With ``se`` (each set's Monte Carlo standard error of ``value``), ``share_parameter`` is
+    the share of the variance over the sets not explained by the noise within them.
+
+    Returns:
+        One row per key: the keys, ``sets``, ``{value}`` (median), ``{value}_low``,
+        ``{value}_high``, ``share_parameter``.
+    """
+    rows = []
+    for key, group in table.groupby(keys, sort=False):
+        values = group[value].astype(float).dropna()
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        between = float(values.var(ddof=1)) if len(values) > 1 else math.nan
+        share = math.nan
+        if se is not None and math.isfinite(between) and between > 0:
+            within = float((group[se].astype(float) ** 2).mean())
+            share = max(between - within, 0.0) / between if math.isfinite(within) else math.nan
+        row |= {
+            "sets": len(values),
+            value: float(values.median()) if len(values) else math.nan,
+            f"{value}_low": float(values.quantile(LOW_Q)) if len(values) else math.nan,
+            f"{value}_high": float(values.quantile(HIGH_Q)) if len(values) else math.nan,
+            "share_parameter": share,
+        }
+        rows.append(row)
+    return pd.DataFrame(rows)

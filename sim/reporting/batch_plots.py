@@ -167,6 +167,13 @@ def plot_sensitivity(indices: pd.DataFrame, metric: str, ax: Axes | None = None)
     return ax
 
 
+def _interval(table: pd.DataFrame) -> str:
+    # What an elasticity table's ci_low/ci_high are: a 95% interval, or 90% of an ensemble.
+    if "interval" in table and len(table) and table.interval.iloc[0] == table.interval.iloc[0]:
+        return f"{table.interval.iloc[0]} of an ensemble, median"
+    return "95% interval"
+
+
 def plot_elasticities(table: pd.DataFrame, metric: str, ax: Axes | None = None) -> Axes:
     """Arc elasticity of ``metric`` for each parameter, with its 95% interval.
 
@@ -209,7 +216,7 @@ def plot_elasticities(table: pd.DataFrame, metric: str, ax: Axes | None = None) 
         fmt="o",
         color="black",
         capsize=4,
-        label="model (95% interval)",
+        label=f"model ({_interval(part)})",
     )
     for i, row in part.iterrows():
         ax.annotate(
@@ -225,7 +232,8 @@ def plot_elasticities(table: pd.DataFrame, metric: str, ax: Axes | None = None) 
     ax.set_yticks(positions, labels)
     ax.invert_yaxis()
     ax.set_xlabel(f"arc elasticity of {words} (% change per % change)")
-    ax.set_title(f"Elasticity of {words} to each lever, at the scenario")
+    where = "over the ensemble" if _interval(part) != "95% interval" else "at the scenario"
+    ax.set_title(f"Elasticity of {words} to each lever, {where}")
     ax.legend(frameon=False, loc="best", fontsize=9)
     return ax
 

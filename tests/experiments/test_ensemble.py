@@ -139,3 +139,39 @@ def test_compare_over_an_ensemble_prints_ranges_and_writes_compare_csv(tmp_path)
     assert (table.change_pct <= table.change_pct_high).all()
     index = pd.read_csv(out / "ensemble" / "run_index.csv")
     assert len(index) == 2 * 2 * 2 and (index.status == "ok").all()
+
+
+def test_elasticities_on_one_set_at_the_baselines_values_are_the_ordinary_ones(tmp_path):
+    from sim.experiments.elasticity import run_elasticities
+
+    base = tiny("baseline_2016")
+    at_baseline = pd.DataFrame(
+        {SET_COLUMN: [7], "beliefs.w_public": [field_value(base, "beliefs.w_public")]}
+    )
+    levers, metrics = ["enforcement.prosecution_rate"], ["active_sellers"]
+    plain = run_elasticities(base, levers, 0.25, metrics, tmp_path / "plain", SERIAL).table
+    over = run_elasticities(
+        base, levers, 0.25, metrics, tmp_path / "over", SERIAL, ensemble=at_baseline
+    )
+    assert over.table.elasticity.iloc[0] == pytest.approx(plain.elasticity.iloc[0], rel=1e-12)
+    assert over.table.interval.iloc[0] == "90% of sets" and over.table.n.iloc[0] == 1
+    per_set = pd.read_csv(tmp_path / "over" / "elasticities_sets.csv")
+    assert list(per_set[SET_COLUMN]) == [7]
+
+
+def test_each_set_moves_the_lever_around_its_own_value_and_the_spread_is_over_sets(tmp_path):
+    from sim.experiments.elasticity import run_elasticities
+
+    base = tiny("baseline_2016")
+    two = pd.DataFrame({SET_COLUMN: [0, 1], "enforcement.prosecution_rate": [0.2, 0.4]})
+    levers = ["enforcement.prosecution_rate"]
+    result = run_elasticities(
+        base, levers, 0.25, ["active_sellers"], tmp_path / "e", SERIAL, ensemble=two
+    )
+    per_set = pd.read_csv(tmp_path / "e" / "elasticities_sets.csv").set_index(SET_COLUMN)
+    assert per_set.value.to_dict() == {0: 0.2, 1: 0.4}
+    assert per_set.low.to_numpy() == pytest.approx([0.15, 0.3])
+    row = result.table.iloc[0]
+    assert row.elasticity == pytest.approx(per_set.elasticity.median())
+    assert row.ci_low == pytest.approx(per_set.elasticity.quantile(0.05))
+    assert row.ci_high == pytest.approx(per_set.elasticity.quantile(0.95))

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 import typer
 
 from sim.cli.app import (
+    EnsembleOpt,
     ForceOpt,
     ResumeOpt,
+    SetsOpt,
     app,
     console,
     err_console,
@@ -71,19 +73,6 @@ def comparison(
     with progress() as bars:
         results = gather(items, folder, execution, per_scenario(bars))
     return compare(results, baseline, metrics, allow_different), folder
-
-
-EnsembleOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--ensemble",
-        help="Ensemble file (CSV of parameter sets, e.g. calibration/ensemble_2016.csv): run "
-        "every scenario on every set.",
-    ),
-]
-SetsOpt = Annotated[
-    int | None, typer.Option("--sets", min=1, help="Use the first N sets of --ensemble [all].")
-]
 
 
 def compare_over_ensemble(

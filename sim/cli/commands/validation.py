@@ -11,10 +11,12 @@ from typing import Annotated
 import typer
 
 from sim.cli.app import (
+    EnsembleOpt,
     ForceOpt,
     MetricsOpt,
     ResumeOpt,
     ScenarioArg,
+    SetsOpt,
     app,
     check_memory,
     console,
@@ -258,12 +260,17 @@ def elasticity(
     ] = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
+    ensemble: EnsembleOpt = None,
+    sets: SetsOpt = None,
 ) -> None:
     """Arc elasticities of metrics to policy levers at a scenario, beside the literature.
 
     Each lever is lowered and raised by --step on the same seeds as the scenario; per
     replication the arc (midpoint) elasticity, then its mean and 95% t-interval. Writes
-    elasticities.csv and elasticities.png (with the literature's ranges shaded).
+    elasticities.csv and elasticities.png (with the literature's ranges shaded). With
+    --ensemble the design runs on every parameter set (each lever moved around the set's own
+    value): elasticities_sets.csv holds each set's, elasticities.csv their median and the
+    range of 90% of the sets, with the share of sets inside the literature's range.
     """
     from sim.cli.views import elasticity_table
     from sim.experiments.elasticity import (
@@ -280,15 +287,24 @@ def elasticity(
     chosen = metric_list(metrics)
     params = list(param) if param else list(ELASTICITY_PARAMS)
     points = elasticity_points(resolved, params, step)
+    table = None
+    sets_said = ""
+    if ensemble is not None:
+        from sim.experiments.ensemble import load_ensemble, set_layout
+
+        table = load_ensemble(ensemble, sets)
+        points = set_layout(resolved, table, lambda s: elasticity_points(s, params, step)).points
+        sets_said = f" on {len(table)} parameter sets of {ensemble}"
     check_batch_memory(resolved, points, execution)
     out_dir = out if out is not None else default_folder(resolved.name, "elasticity")
     console.print(
-        f"[bold]{resolved.name}[/] elasticities: {len(params)} levers x 2 + reference = "
-        f"{len(points)} points x {resolved.replications} replications; {execution.describe()}"
+        f"[bold]{resolved.name}[/] elasticities: {len(params)} levers x 2 + reference"
+        f"{sets_said} = {len(points)} points x {resolved.replications} replications; "
+        f"{execution.describe()}"
     )
     result = run_batch(
         lambda on_done: run_elasticities(
-            resolved, params, step, chosen, out_dir, execution, resume, force, on_done
+            resolved, params, step, chosen, out_dir, execution, resume, force, on_done, table
         )
     )
     if result.table is not None:
