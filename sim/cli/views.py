@@ -88,6 +88,23 @@ def ensemble_table(rows) -> Table:
     return table
 
 
+def ensemble_summary_table(summary, name: str) -> Table:
+    """One scenario over an ensemble: each metric's median over the sets and its range."""
+    sets = int(summary.sets.iloc[0]) if len(summary) else 0
+    table = Table(title=f"{name} on {sets} parameter sets (means over the replications)")
+    for column in ("metric", "median", "90% of sets", "spread: parameters / noise"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row in summary.itertuples(index=False):
+        share = row.share_parameter
+        table.add_row(
+            row.metric,
+            _fmt(row.mean),
+            f"{_fmt(row.mean_low)} to {_fmt(row.mean_high)}",
+            f"{share:.0%} / {1 - share:.0%}" if share == share else "n/a",
+        )
+    return table
+
+
 def robust_table(ranking, sets: int) -> Table:
     """Policies ranked over an ensemble: effect, goal met, value, how often best."""
     first = ranking.iloc[0]

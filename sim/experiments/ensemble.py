@@ -358,3 +358,134 @@ def over_sets(
         }
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def run_layout(
+    layout: SetLayout,
+    base: Scenario,
+    out: Path,
+    kind: str,
+    definition: dict[str, Any],
+    options: ExecutionOptions,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    on_runs: Callable[[int, int], None] | None = None,
+) -> BatchResult:
+    """Run a ``set_layout`` as one batch in ``out`` (resumable; every backend).
+
+    Raises:
+        OptionError: runs failed (the run index names them).
+    """
+    batch = Batch(
+        out,
+        kind,
+        base,
+        layout.points,
+        base.replications,
+        definition | {"ensemble_sha256": layout.digest},
+        options.engine,
+    )
+    result = run_batch(
+        batch, options, lambda b, i: None, resume=resume, force=force, on_done=on_runs
+    )
+    failed = result.index[result.index.status != "ok"]
+    if len(failed):
+        raise OptionError("--ensemble", "", f"{len(failed)} run(s) failed; see {out}/run_index.csv")
+    return result
+
+
+def scenario_over_sets(
+    base: Scenario,
+    ensemble: pd.DataFrame,
+    out: Path,
+    options: ExecutionOptions,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    on_runs: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``run --ensemble``: the scenario on every set; each metric over the sets.
+
+    Returns:
+        ``(per_set, table)``: per set and metric the mean over the replications and its
+        standard error; per metric the median over the sets, the range of 90% of them and
+        the parameter share of the spread (``over_sets``).
+    """
+    layout = set_layout(base, ensemble, lambda s: [("run", {})])
+    result = run_layout(
+        layout, base, out, "ensemble-run", {"scenario": base.name}, options,
+        resume=resume, force=force, on_runs=on_runs,
+    )  # fmt: skip
+    summary = result.batch.replication_summaries()
+    ids = {first: set_id for set_id, first, _ in layout.spans}
+    summary[SET_COLUMN] = summary.point.map(ids)
+    rows = []
+    for set_id, group in summary.groupby(SET_COLUMN, sort=False):
+        for metric in METRIC_NAMES:
+            values = group[metric].astype(float)
+            se = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+            rows.append(
+                {SET_COLUMN: set_id, "metric": metric, "mean": float(values.mean()), "se": se}
+            )
+    per_set = pd.DataFrame(rows)
+    table = over_sets(per_set, ["metric"], "mean", se="se" if base.replications > 1 else None)
+    return per_set, table
+
+
+def intervention_over_sets(
+    base: Scenario,
+    treated: Scenario,
+    ensemble: pd.DataFrame,
+    windows: list[tuple[str, int, int]],
+    metrics: list[str],
+    out: Path,
+    options: ExecutionOptions,
+    *,
+    force: bool = False,
+    on_runs: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """``intervention --ensemble``: baseline and treated runs on every set, change per window.
+
+    Args:
+        base: The baseline.
+        treated: The treated scenario (``intervention_scenario`` of ``base``): its schedule
+            runs on every set (the policy's own values win over the set's from its week).
+        ensemble: ``load_ensemble`` output.
+        windows: ``year_windows`` output.
+        metrics: Metrics reported.
+        out: The batch folder.
+        options: How to execute the runs.
+        force: Replace a batch the folder holds.
+        on_runs: Progress (runs finished, in all).
+
+    Returns:
+        Per window and metric, ``ensemble_changes``' columns (the treated against the
+        baseline over the sets) after ``window, first_week, end_week``.
+    """
+    from sim.experiments.intervention import window_summary
+
+    schedule = [c.model_dump(mode="json", exclude_none=True) for c in treated.schedule]
+    layout = set_layout(
+        base, ensemble, lambda s: [("baseline", {}), ("treated", {"schedule": schedule})]
+    )
+    result = run_layout(
+        layout, base, out, "ensemble-intervention", {"windows": windows}, options,
+        force=force, on_runs=on_runs,
+    )  # fmt: skip
+    timeseries = result.batch.timeseries()
+    labels = [label for label, _ in layout.points]
+    timeseries["scenario"] = [labels[p].rpartition("/")[2] for p in timeseries.point]
+    timeseries[SET_COLUMN] = [int(labels[p].partition("/")[0][4:]) for p in timeseries.point]
+    parts = []
+    for window, first, end in windows:
+        pieces = []
+        for (scenario, set_id), rows in timeseries.groupby(["scenario", SET_COLUMN], sort=False):
+            summary = window_summary(rows.drop(columns=["run_id", "point", SET_COLUMN]), first, end)
+            pieces.append(summary.assign(scenario=scenario, **{SET_COLUMN: set_id}))
+        changes = ensemble_changes(pd.concat(pieces, ignore_index=True), "baseline", metrics)
+        changes.insert(0, "window", window)
+        changes.insert(1, "first_week", first)
+        changes.insert(2, "end_week", end)
+        parts.append(changes)
+    return pd.concat(parts, ignore_index=True)

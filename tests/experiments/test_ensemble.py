@@ -175,3 +175,44 @@ def test_each_set_moves_the_lever_around_its_own_value_and_the_spread_is_over_se
     assert row.elasticity == pytest.approx(per_set.elasticity.median())
     assert row.ci_low == pytest.approx(per_set.elasticity.quantile(0.05))
     assert row.ci_high == pytest.approx(per_set.elasticity.quantile(0.95))
+
+
+def _at_baseline(base) -> pd.DataFrame:
+    return pd.DataFrame(
+        {SET_COLUMN: [3], "beliefs.w_public": [field_value(base, "beliefs.w_public")]}
+    )
+
+
+def test_a_run_on_one_set_at_the_baselines_values_is_the_ordinary_run(tmp_path):
+    from sim.experiments.ensemble import scenario_over_sets
+
+    base = tiny("baseline_2016")
+    per_set, table = scenario_over_sets(base, _at_baseline(base), tmp_path / "e", SERIAL)
+    plain = run_scenario(base, options=SERIAL).summary
+    for metric in ("active_sellers", "counterfeit_sales_cny", "referrals"):
+        row = table.set_index("metric").loc[metric]
+        assert row["mean"] == pytest.approx(plain[metric].mean(), rel=1e-12), metric
+        assert row.sets == 1
+    assert set(per_set[SET_COLUMN]) == {3}
+
+
+def test_an_intervention_on_one_set_at_the_baselines_values_is_the_ordinary_one(tmp_path):
+    from sim.experiments.ensemble import intervention_over_sets
+    from sim.experiments.intervention import (
+        intervention_scenario,
+        run_intervention,
+        year_windows,
+    )
+
+    base = tiny("baseline_2016", "weeks=90", "burn_in_weeks=20")
+    policy = tiny("strict", "weeks=90", "burn_in_weeks=20")
+    metrics = ["active_sellers", "counterfeit_sales_cny"]
+    plain = run_intervention(base, policy, 30, None, 1, metrics, tmp_path / "p", SERIAL).table
+    treated = intervention_scenario(base, policy, 30, None)
+    over = intervention_over_sets(
+        base, treated, _at_baseline(base), year_windows(30, 1, 90), metrics, tmp_path / "e",
+        SERIAL,
+    )  # fmt: skip
+    both = over.merge(plain, on=["window", "metric"], suffixes=("", "_plain"))
+    assert len(both) == 2
+    assert both.change_pct.to_numpy() == pytest.approx(both.change_pct_plain.to_numpy(), rel=1e-9)

@@ -11,7 +11,9 @@ import typer
 from rich.table import Table
 
 from sim.cli.app import (
+    EnsembleOpt,
     ScenarioArg,
+    SetsOpt,
     TableFormat,
     app,
     check_memory,
@@ -41,12 +43,16 @@ def run(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the results already in the output folder.")
     ] = False,
+    ensemble: EnsembleOpt = None,
+    sets: SetsOpt = None,
 ) -> None:
     """Run a scenario's replications and write its tables under results/<name>/.
 
     An output folder that already holds results is never overwritten silently: without --out
     the run goes to a new folder (results/<name>-2, -3, ...); with --out it is refused unless
-    --force is given.
+    --force is given. With --ensemble the scenario runs on every parameter set (default
+    folder results/<name>_ensemble): summary_sets.csv holds each set's means, summary.csv each
+    metric's median over the sets and the range of 90% of them.
     """
     from sim.cli.views import summary_table
     from sim.experiments.folders import default_folder
@@ -54,6 +60,9 @@ def run(
     from sim.scenario import load_scenario
 
     resolved = load_scenario(scenario, overrides)
+    if ensemble is not None:
+        run_over_ensemble(resolved, ensemble, sets, out, force, execution)
+        return
     out_dir = output_folder(out, default_folder(resolved.name), force)
     execution = execution.at_most(resolved.replications)
     check_memory([resolved], execution)
@@ -74,6 +83,40 @@ def run(
     console.print(
         f"wall time {results.manifest['wall_time_seconds']:.1f} s; results in [bold]{out_dir}/[/]"
     )
+
+
+def run_over_ensemble(
+    resolved, ensemble: Path, sets: int | None, out: Path | None, force: bool, execution
+) -> None:
+    """``run --ensemble``: the scenario on every parameter set."""
+    from sim.cli.views import ensemble_summary_table
+    from sim.experiments.ensemble import load_ensemble, scenario_over_sets
+    from sim.experiments.folders import default_folder
+    from sim.experiments.store import write_table
+
+    table = load_ensemble(ensemble, sets)
+    out_dir = output_folder(out, default_folder(resolved.name, "ensemble"), force)
+    check_memory([resolved], execution)
+    runs = len(table) * resolved.replications
+    console.print(
+        f"[bold]{resolved.name}[/] on {len(table)} parameter sets of {ensemble}: "
+        f"{resolved.replications} replication(s) each ({runs} runs) of {resolved.weeks} weeks, "
+        f"{resolved.population.sellers:,} sellers; {execution.describe()}"
+    )
+    with progress(rate=True) as bars:
+        task = bars.add_task("runs", total=None)
+        per_set, summary = scenario_over_sets(
+            resolved,
+            table,
+            out_dir,
+            execution,
+            force=force,
+            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+        )
+    write_table(out_dir / "summary_sets.csv", per_set)
+    write_table(out_dir / "summary.csv", summary)
+    console.print(ensemble_summary_table(summary, resolved.name))
+    console.print(f"results in [bold]{out_dir}/[/] (summary.csv, summary_sets.csv, the runs)")
 
 
 @app.command()

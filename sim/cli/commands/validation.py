@@ -338,6 +338,8 @@ def intervention(
         typer.Option("--out", "-o", help="Output folder [results/<policy>_at_week_<at>]."),
     ] = None,
     force: ForceOpt = False,
+    ensemble: EnsembleOpt = None,
+    sets: SetsOpt = None,
 ) -> None:
     """Introduce a policy during a baseline run and measure the change year by year.
 
@@ -345,7 +347,9 @@ def intervention(
     at week --at (until --until), plus POLICY's own schedule; both runs share seeds, so the
     change in each year after --at is paired replication by replication (the year before
     --at shows no change by construction). Writes intervention.csv, intervention.png and
-    both runs' folders.
+    both runs' folders. With --ensemble both run on every parameter set (the policy's values
+    winning from --at): intervention.csv gives each window's change as the median over the
+    sets with the range of 90% of them.
     """
     from sim.cli.views import intervention_table
     from sim.experiments.folders import default_folder
@@ -363,6 +367,11 @@ def intervention(
     treated = intervention_scenario(base, pol, at, until)
     check_year_after(at, base.weeks)
     out_dir = output_folder(out, default_folder(treated.name), force)
+    if ensemble is not None:
+        intervention_over_ensemble(
+            base, treated, pol.name, at, years, chosen, ensemble, sets, out_dir, force, execution
+        )
+        return
     execution = execution.at_most(base.replications)
     check_memory([base], execution)
     console.print(
@@ -381,6 +390,44 @@ def intervention(
         f"wall time {result.wall_seconds:.1f} s; results in [bold]{out_dir}/[/] "
         "(intervention.csv, intervention.png, the two runs)"
     )
+
+
+def intervention_over_ensemble(
+    base, treated, policy: str, at: int, years: int, metrics: list[str], ensemble: Path,
+    sets: int | None, out_dir: Path, force: bool, execution: ExecutionOptions,
+) -> None:  # fmt: skip
+    """``intervention --ensemble``: baseline and treated runs on every parameter set."""
+    from sim.cli.views import ensemble_table
+    from sim.experiments.ensemble import intervention_over_sets, load_ensemble
+    from sim.experiments.intervention import year_windows
+    from sim.experiments.store import write_table
+
+    table = load_ensemble(ensemble, sets)
+    check_memory([base], execution)
+    windows = year_windows(at, years, base.weeks)
+    console.print(
+        f"[bold]{policy}[/] introduced at week {at} of [bold]{base.name}[/] on {len(table)} "
+        f"parameter sets of {ensemble}: 2 x {base.replications} paired replication(s) each "
+        f"({2 * len(table) * base.replications} runs); {execution.describe()}"
+    )
+    with progress(rate=True) as bars:
+        task = bars.add_task("runs", total=None)
+        result = intervention_over_sets(
+            base,
+            treated,
+            table,
+            windows,
+            metrics,
+            out_dir,
+            execution,
+            force=force,
+            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+        )
+    write_table(out_dir / "intervention.csv", result)
+    for window, rows in result.groupby("window", sort=False):
+        shown = rows.assign(scenario=f"{policy} ({window})", baseline=base.name)
+        console.print(ensemble_table(shown))
+    console.print(f"results in [bold]{out_dir}/[/] (intervention.csv, the runs)")
 
 
 @app.command()
