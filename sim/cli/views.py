@@ -105,6 +105,23 @@ def ensemble_summary_table(summary, name: str) -> Table:
     return table
 
 
+def ensemble_sweep_table(table, name: str) -> Table:
+    """A sweep over an ensemble: active sellers and counterfeit sales per point, over the sets."""
+    sets = int(table.sets.iloc[0]) if len(table) else 0
+    out = Table(title=f"{name} sweep over {sets} parameter sets: median (90% of sets)")
+    out.add_column("point")
+    out.add_column("active sellers", justify="right")
+    out.add_column("counterfeit sales CNY/yr", justify="right")
+    wide = table.set_index(["label", "metric"])
+    for label in dict.fromkeys(table.label):
+        cells = []
+        for metric in ("active_sellers", "counterfeit_sales_cny"):
+            row = wide.loc[(label, metric)]
+            cells.append(f"{_fmt(row['mean'])} ({_fmt(row.mean_low)} to {_fmt(row.mean_high)})")
+        out.add_row(label, *cells)
+    return out
+
+
 def robust_table(ranking, sets: int) -> Table:
     """Policies ranked over an ensemble: effect, goal met, value, how often best."""
     first = ranking.iloc[0]

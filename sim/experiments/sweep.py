@@ -20,7 +20,8 @@ from sim.errors import OptionError, ScenarioError
 from sim.experiments.batch import Batch, BatchResult, run_batch, wide_statistics
 from sim.experiments.execution import ExecutionOptions
 from sim.experiments.store import write_table
-from sim.scenario import Scenario, apply_changes, is_int_field, parse_override
+from sim.model.metrics import METRIC_NAMES
+from sim.scenario import Scenario, apply_changes, field_value, is_int_field, parse_override
 
 REFERENCE = "reference"
 
@@ -119,8 +120,12 @@ def run_sweep(
     resume: bool = False,
     force: bool = False,
     on_done: Callable[[int, int], None] | None = None,
+    ensemble: pd.DataFrame | None = None,
 ) -> BatchResult:
     """Run a grid sweep of ``base`` and write its tables to ``out``.
+
+    With ``ensemble`` every point runs on every parameter set (the grid's values winning over
+    the set's); ``sweep_over_sets`` writes the tables.
 
     Writes ``sweep.csv`` (one row per point: mean and 95% interval of each metric) and
     ``sweep_stats.csv`` (long form, with the median and 5%/95% quantiles).
@@ -133,14 +138,63 @@ def run_sweep(
         resume: Finish an interrupted sweep in ``out``.
         force: Replace what ``out`` holds.
         on_done: Progress callback (runs finished, runs in all).
+        ensemble: Parameter sets (``load_ensemble``) to run every point on [none].
 
     Returns:
         The sweep table, the run index and the folder.
     """
-    points = grid_points(base, axes)
-    definition = {"grid": {name: values for name, values in axes}}
+    definition: dict[str, Any] = {"grid": {name: values for name, values in axes}}
+    if ensemble is None:
+        points = grid_points(base, axes)
+        outputs = sweep_outputs
+    else:
+        from sim.experiments.ensemble import set_layout
+
+        layout = set_layout(base, ensemble, lambda s: grid_points(s, axes))
+        points = layout.points
+        definition["ensemble_sha256"] = layout.digest
+        fields = [name for name, _ in axes]
+
+        def outputs(batch: Batch, index: pd.DataFrame) -> pd.DataFrame | None:
+            return sweep_over_sets(batch, layout, fields)
+
     batch = Batch(out, "sweep", base, points, base.replications, definition, options.engine)
-    return run_batch(batch, options, sweep_outputs, resume, force, on_done)
+    return run_batch(batch, options, outputs, resume, force, on_done)
+
+
+def sweep_over_sets(batch: Batch, layout: Any, fields: list[str]) -> pd.DataFrame | None:
+    """Write the tables of a sweep over an ensemble; return ``sweep.csv``'s.
+
+    ``sweep_sets.csv``: per set, point and metric, the mean over the replications and its
+    standard error; ``sweep.csv``: per point and metric, the median over the sets, the range
+    of 90% of them and the parameter share of the spread.
+    """
+    from sim.experiments.ensemble import over_sets
+
+    summaries = batch.replication_summaries()
+    if summaries.empty:
+        return None
+
+    def means(part: pd.DataFrame, own: list, scenario: Any) -> pd.DataFrame:
+        rows = []
+        for point, group in part.groupby("point", sort=True):
+            label, changes = own[int(point)]
+            values = {name: changes.get(name, field_value(scenario, name)) for name in fields}
+            for metric in METRIC_NAMES:
+                series = group[metric].astype(float)
+                n = len(series)
+                se = float(series.std(ddof=1) / n**0.5) if n > 1 else float("nan")
+                rows.append(
+                    {"label": label, **values, "metric": metric, "mean": float(series.mean()),
+                     "se": se}
+                )  # fmt: skip
+        return pd.DataFrame(rows)
+
+    per_set = layout.per_set(summaries, means)
+    write_table(batch.out / "sweep_sets.csv", per_set)
+    table = over_sets(per_set, ["label", *fields, "metric"], "mean", se="se")
+    write_table(batch.out / "sweep.csv", table)
+    return table
 
 
 def sweep_outputs(batch: Batch, index: pd.DataFrame) -> pd.DataFrame | None:

@@ -216,3 +216,17 @@ def test_an_intervention_on_one_set_at_the_baselines_values_is_the_ordinary_one(
     both = over.merge(plain, on=["window", "metric"], suffixes=("", "_plain"))
     assert len(both) == 2
     assert both.change_pct.to_numpy() == pytest.approx(both.change_pct_plain.to_numpy(), rel=1e-9)
+
+
+def test_a_sweep_on_one_set_at_the_baselines_values_is_the_ordinary_sweep(tmp_path):
+    from sim.experiments.sweep import run_sweep
+
+    base = tiny("baseline_2016")
+    axes = [("enforcement.prosecution_rate", [0.2, 0.5])]
+    plain = run_sweep(base, axes, tmp_path / "p", SERIAL).table
+    over = run_sweep(base, axes, tmp_path / "e", SERIAL, ensemble=_at_baseline(base)).table
+    active = over[over.metric == "active_sellers"].set_index("label")["mean"]
+    expected = plain.set_index("label")["active_sellers_mean"]
+    assert active.to_dict() == pytest.approx(expected.to_dict(), rel=1e-9)
+    per_set = pd.read_csv(tmp_path / "e" / "sweep_sets.csv")
+    assert set(per_set["enforcement.prosecution_rate"]) == {0.2, 0.5, 0.2625}

@@ -10,10 +10,12 @@ from typing import Annotated, Any
 import typer
 
 from sim.cli.app import (
+    EnsembleOpt,
     ForceOpt,
     MetricsOpt,
     ResumeOpt,
     ScenarioArg,
+    SetsOpt,
     app,
     check_memory,
     console,
@@ -101,12 +103,16 @@ def sweep(
     ] = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
+    ensemble: EnsembleOpt = None,
+    sets: SetsOpt = None,
 ) -> None:
     """Run every point of a parameter grid, plus the scenario itself as the reference.
 
     Writes sweep.csv (one row per point: mean and 95% interval of each metric), sweep_stats.csv,
     heatmap.png (change of active sellers against the reference, with the contour where it is
-    halved), the runs (runs/, partitioned Parquet) and run_index.csv.
+    halved), the runs (runs/, partitioned Parquet) and run_index.csv. With --ensemble every
+    point runs on every parameter set: sweep_sets.csv per set, sweep.csv per point and metric
+    the median over the sets and the range of 90% of them (no heat map).
     """
     from sim.cli.views import sweep_table
     from sim.experiments.folders import default_folder
@@ -117,17 +123,32 @@ def sweep(
     resolved = load_scenario(scenario, overrides)
     axes = [parse_grid(text) for text in grid]
     cells = grid_points(resolved, axes)
+    table, on_sets = None, ""
+    if ensemble is not None:
+        from sim.experiments.ensemble import load_ensemble
+
+        table = load_ensemble(ensemble, sets)
+        on_sets = f" on each of {len(table)} parameter sets of {ensemble}"
     check_batch_memory(resolved, cells, execution)
     out_dir = out if out is not None else default_folder(resolved.name, "sweep")
+    runs = len(cells) * resolved.replications * (1 if table is None else len(table))
     console.print(
-        f"[bold]{resolved.name}[/] sweep: {len(cells)} points (reference included) x "
-        f"{resolved.replications} replications = {len(cells) * resolved.replications} runs of "
+        f"[bold]{resolved.name}[/] sweep: {len(cells)} points (reference included){on_sets} x "
+        f"{resolved.replications} replications = {runs} runs of "
         f"{resolved.weeks} weeks, {resolved.population.sellers:,} sellers; "
         f"{execution.describe()}"
     )
     result = run_batch(
-        lambda on_done: run_sweep(resolved, axes, out_dir, execution, resume, force, on_done)
+        lambda on_done: run_sweep(
+            resolved, axes, out_dir, execution, resume, force, on_done, ensemble=table
+        )
     )
+    if result.table is not None and table is not None:
+        from sim.cli.views import ensemble_sweep_table
+
+        console.print(ensemble_sweep_table(result.table, resolved.name))
+        batch_end(result, "sweep.csv, sweep_sets.csv")
+        return
     if result.table is not None:
         sweep_figure(result)
         console.print(sweep_table(result.table, resolved.name))
