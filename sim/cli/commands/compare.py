@@ -333,6 +333,7 @@ def _robust_for_brief(
             execution,
             ensemble_source=str(source),
             force=force,
+            resume=not force,  # runs already there (the same batch) are reused
             on_runs=lambda done, total: bars.update(task, completed=done, total=total),
         )
     write_table(out / "robust.csv", robust.ranking)
@@ -381,7 +382,9 @@ def brief(
     --force (without --out, runs go to a new folder results/compare-2, ...). With --ensemble
     every scenario also runs on each parameter set (--sets, --ensemble-replications), and the
     briefing adds 'How sure are we': the changes over the sets, the policies ranked against
-    --goal, and where each fails (as deter-sim robust; its tables go to --out/robust/).
+    --goal, and where each fails (as deter-sim robust; its tables go to --out/robust/, and
+    runs of the same batch already in --out/robust/ensemble/, e.g. from `compare --ensemble
+    --out <out>/robust`, are reused unless --force).
     """
     from sim.reporting.brief import write_brief
 
