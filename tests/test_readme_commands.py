@@ -31,6 +31,7 @@ SCALED = {
     "targets",
     "elasticity",
     "lever-map",
+    "robust",
 }
 NOT_HERE = {
     "deter-sim explore": "a web server: tests/model/test_app.py drives the page in a real "

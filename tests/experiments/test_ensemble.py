@@ -139,6 +139,12 @@ def test_compare_over_an_ensemble_prints_ranges_and_writes_compare_csv(tmp_path)
     assert (table.change_pct <= table.change_pct_high).all()
     index = pd.read_csv(out / "ensemble" / "run_index.csv")
     assert len(index) == 2 * 2 * 2 and (index.status == "ok").all()
+    # Again with --resume: every run is reused and the table is the same.
+    before = (out / "compare.csv").read_bytes()
+    again = deter_sim(*done.args[1:], "--resume")
+    assert again.returncode == 0, again.stderr
+    assert pd.read_csv(out / "ensemble" / "run_index.csv").resumed.all()
+    assert (out / "compare.csv").read_bytes() == before
 
 
 def test_elasticities_on_one_set_at_the_baselines_values_are_the_ordinary_ones(tmp_path):

@@ -85,16 +85,20 @@ def compare_over_ensemble(
     out: Path | None,
     force: bool,
     execution: ExecutionOptions,
+    resume: bool = False,
 ) -> None:
     """``compare --ensemble``: every scenario on every set; the changes over the ensemble."""
     from sim.cli.views import ensemble_table
-    from sim.experiments.compare import comparison_folder
+    from sim.experiments.compare import DEFAULT_FOLDER, comparison_folder
     from sim.experiments.ensemble import compare_on_ensemble, load_ensemble
     from sim.experiments.store import write_table
 
     table = load_ensemble(ensemble, sets)
     items = _ensemble_scenarios(inputs, overrides, baseline)
-    folder = comparison_folder([], out, force, ["compare.csv", "ensemble"])
+    if resume:
+        folder = out if out is not None else DEFAULT_FOLDER
+    else:
+        folder = comparison_folder([], out, force, ["compare.csv", "ensemble"])
     runs = len(items) * len(table) * items[0].replications
     console.print(
         f"{len(items)} scenarios on {len(table)} parameter sets of {ensemble}, "
@@ -110,6 +114,7 @@ def compare_over_ensemble(
             metrics=metrics,
             ensemble_source=str(ensemble),
             force=force,
+            resume=resume,
             on_runs=lambda done, total: bars.update(task, completed=done, total=total),
         )
     for name in result.scenarios[1:]:
@@ -137,6 +142,13 @@ def compare_command(
     ensemble: EnsembleOpt = None,
     sets: SetsOpt = None,
     allow_different: AllowDifferentOpt = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="With --ensemble: finish an interrupted batch in --out, reusing its runs.",
+        ),
+    ] = False,
 ) -> None:
     """Compare scenarios with a baseline, paired on common seeds; write compare.csv.
 
@@ -152,9 +164,11 @@ def compare_command(
     chosen = metric_list(metrics) if metrics else None
     if ensemble is not None:
         compare_over_ensemble(
-            inputs, ensemble, sets, baseline, chosen, overrides, out, force, execution
+            inputs, ensemble, sets, baseline, chosen, overrides, out, force, execution, resume
         )
         return
+    if resume:
+        fail("--resume: only a comparison over an ensemble (--ensemble) is a resumable batch")
     result, folder = comparison(
         inputs,
         baseline,
