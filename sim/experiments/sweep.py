@@ -192,7 +192,12 @@ def sweep_over_sets(batch: Batch, layout: Any, fields: list[str]) -> pd.DataFram
 
     per_set = layout.per_set(summaries, means)
     write_table(batch.out / "sweep_sets.csv", per_set)
-    table = over_sets(per_set, ["label", *fields, "metric"], "mean", se="se")
+    table = over_sets(per_set, ["label", "metric"], "mean", se="se")
+    # A swept field that is also a parameter of the ensemble takes each set's own value at the
+    # reference point: the point's value is then the median over the sets.
+    values = per_set.groupby("label", sort=False)[fields].median()
+    table = table.join(values, on="label")
+    table = table[["label", *fields, *[c for c in table.columns if c not in ("label", *fields)]]]
     write_table(batch.out / "sweep.csv", table)
     return table
 

@@ -236,3 +236,29 @@ def test_a_sweep_on_one_set_at_the_baselines_values_is_the_ordinary_sweep(tmp_pa
     assert active.to_dict() == pytest.approx(expected.to_dict(), rel=1e-9)
     per_set = pd.read_csv(tmp_path / "e" / "sweep_sets.csv")
     assert set(per_set["enforcement.prosecution_rate"]) == {0.2, 0.5, 0.2625}
+
+
+@pytest.mark.parametrize(
+    ("command", "table"),
+    [
+        (["run", "baseline_2016"], "summary.csv"),
+        (["intervention", "baseline_2016", "strict", "--at", "20"], "intervention.csv"),
+        (["sweep", "baseline_2016", "--grid", "enforcement.prosecution_rate=0.2,0.5"], "sweep.csv"),
+        (["elasticity", "baseline_2016", "--param", "enforcement.prosecution_rate"],
+         "elasticities.csv"),
+    ],
+    ids=["run", "intervention", "sweep", "elasticity"],
+)  # fmt: skip
+def test_each_experiment_command_runs_over_an_ensemble(tmp_path, command, table):
+    path = _write(tmp_path, ENSEMBLE)
+    out = tmp_path / "out"
+    weeks = ["--set", "weeks=80"] if command[0] == "intervention" else ["--weeks", "60"]
+    done = deter_sim(
+        *command, "--ensemble", str(path), "--sets", "2", "--set", "population.sellers=1500",
+        *weeks, "--set", "burn_in_weeks=20", "--replications", "2", "--workers", "2",
+        "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "2 parameter sets" in " ".join(done.stdout.split())
+    result = pd.read_csv(out / table)
+    assert len(result) and (result["sets" if "sets" in result else "n"] == 2).all()

@@ -24,6 +24,7 @@ from sim.cli.app import (
     progress,
     scenario_overrides,
 )
+from sim.cli.commands.batch import run_batch
 from sim.experiments.execution import ExecutionOptions
 
 InputsArg = Annotated[
@@ -104,9 +105,8 @@ def compare_over_ensemble(
         f"{len(items)} scenarios on {len(table)} parameter sets of {ensemble}, "
         f"{items[0].replications} replication(s) each ({runs} runs); {execution.describe()}"
     )
-    with progress(rate=True) as bars:
-        task = bars.add_task("runs", total=None)
-        result = compare_on_ensemble(
+    result = run_batch(
+        lambda on_runs: compare_on_ensemble(
             items,
             table,
             folder / "ensemble",
@@ -115,8 +115,9 @@ def compare_over_ensemble(
             ensemble_source=str(ensemble),
             force=force,
             resume=resume,
-            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+            on_runs=on_runs,
         )
+    )
     for name in result.scenarios[1:]:
         console.print(ensemble_table(result.table[result.table.scenario == name]))
     write_table(folder / "compare.csv", result.table)
@@ -280,9 +281,8 @@ def robust_command(
         f"{items[0].replications} replication(s) each ({runs} runs); goal: "
         f"{wanted.words()}; {execution.describe()}"
     )
-    with progress(rate=True) as bars:
-        task = bars.add_task("runs", total=None)
-        result = robust_over_ensemble(
+    result = run_batch(
+        lambda on_runs: robust_over_ensemble(
             items,
             table,
             wanted,
@@ -291,8 +291,9 @@ def robust_command(
             ensemble_source=str(ensemble),
             force=force,
             resume=resume,
-            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+            on_runs=on_runs,
         )
+    )
     console.print(robust_table(result.ranking, len(table)))
     for line in result.findings()[len(result.ranking) :]:
         console.print(line, highlight=False)
@@ -337,9 +338,8 @@ def _robust_for_brief(
         f"{source}, {replications} replication(s) each ({runs} runs)"
     )
     out = folder / "robust"
-    with progress(rate=True) as bars:
-        task = bars.add_task("runs", total=None)
-        robust = robust_over_ensemble(
+    robust = run_batch(
+        lambda on_runs: robust_over_ensemble(
             scenarios,
             table,
             goal,
@@ -348,8 +348,9 @@ def _robust_for_brief(
             ensemble_source=str(source),
             force=force,
             resume=not force,  # runs already there (the same batch) are reused
-            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+            on_runs=on_runs,
         )
+    )
     write_table(out / "robust.csv", robust.ranking)
     write_table(out / "robust_sets.csv", robust.sets)
     write_table(out / "failure_boxes.csv", robust.boxes_table)

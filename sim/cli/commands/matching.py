@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from sim.cli.app import bundle_options, console, err_console, progress
+from sim.cli.app import bundle_options, console, err_console
+from sim.cli.commands.batch import run_batch
 from sim.experiments.execution import ExecutionOptions
 
 
@@ -150,9 +151,8 @@ def history_matching(
             highlight=False,
         )
 
-    with progress(rate=True) as bars:
-        task = bars.add_task("runs", total=None)
-        result = calibrate_history(
+    result = run_batch(
+        lambda on_runs: calibrate_history(
             base,
             patterns,
             out_dir,
@@ -166,9 +166,10 @@ def history_matching(
             resume=resume,
             force=force,
             on_wave=wave_done,
-            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+            on_runs=on_runs,
             reference=reference,
         )
+    )
     from sim.reporting.figures import history_matching_figure
 
     history_matching_figure(result, patterns)

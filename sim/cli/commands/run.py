@@ -24,6 +24,7 @@ from sim.cli.app import (
     progress,
     scenario_overrides,
 )
+from sim.cli.commands.batch import run_batch
 from sim.experiments.execution import ExecutionOptions
 
 
@@ -103,16 +104,16 @@ def run_over_ensemble(
         f"{resolved.replications} replication(s) each ({runs} runs) of {resolved.weeks} weeks, "
         f"{resolved.population.sellers:,} sellers; {execution.describe()}"
     )
-    with progress(rate=True) as bars:
-        task = bars.add_task("runs", total=None)
-        per_set, summary = scenario_over_sets(
+    per_set, summary = run_batch(
+        lambda on_runs: scenario_over_sets(
             resolved,
             table,
             out_dir,
             execution,
             force=force,
-            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+            on_runs=on_runs,
         )
+    )
     write_table(out_dir / "summary_sets.csv", per_set)
     write_table(out_dir / "summary.csv", summary)
     console.print(ensemble_summary_table(summary, resolved.name))

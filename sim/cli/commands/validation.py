@@ -410,9 +410,8 @@ def intervention_over_ensemble(
         f"parameter sets of {ensemble}: 2 x {base.replications} paired replication(s) each "
         f"({2 * len(table) * base.replications} runs); {execution.describe()}"
     )
-    with progress(rate=True) as bars:
-        task = bars.add_task("runs", total=None)
-        result = intervention_over_sets(
+    result = run_batch(
+        lambda on_runs: intervention_over_sets(
             base,
             treated,
             table,
@@ -421,8 +420,9 @@ def intervention_over_ensemble(
             out_dir,
             execution,
             force=force,
-            on_runs=lambda done, total: bars.update(task, completed=done, total=total),
+            on_runs=on_runs,
         )
+    )
     write_table(out_dir / "intervention.csv", result)
     for window, rows in result.groupby("window", sort=False):
         shown = rows.assign(scenario=f"{policy} ({window})", baseline=base.name)
