@@ -75,6 +75,11 @@ def load_ensemble(path: str | Path, sets: int | None = None) -> pd.DataFrame:
     return table[[SET_COLUMN, *params]].reset_index(drop=True)
 
 
+def ensemble_digest(ensemble: pd.DataFrame) -> str:
+    """The SHA-256 of an ensemble table, recorded in the batches run on it."""
+    return hashlib.sha256(ensemble.to_csv(index=False).encode()).hexdigest()
+
+
 def parameter_columns(table: pd.DataFrame) -> list[str]:
     """The columns of an ensemble table that are numeric scenario fields."""
     fields = set(all_fields())
@@ -162,22 +167,17 @@ def compare_on_ensemble(
     """
     baseline = scenarios[0]
     points = ensemble_points(scenarios, baseline, ensemble)
-    digest = hashlib.sha256(ensemble.to_csv(index=False).encode()).hexdigest()
+    digest = ensemble_digest(ensemble)
     definition = {
         "ensemble": ensemble_source,
         "ensemble_sha256": digest,
         "scenarios": [s.name for s in scenarios],
     }
-    batch = Batch(
-        out, "ensemble", baseline, points, baseline.replications, definition, options.engine
-    )
-    result = run_batch(
-        batch, options, lambda b, i: None, resume=resume, force=force, on_done=on_runs
-    )
-    failed = result.index[result.index.status != "ok"]
-    if len(failed):
-        raise OptionError("--ensemble", "", f"{len(failed)} run(s) failed; see {out}/run_index.csv")
-    summary = batch.replication_summaries()
+    result = run_points(
+        points, baseline, out, "ensemble", definition, options,
+        resume=resume, force=force, on_runs=on_runs,
+    )  # fmt: skip
+    summary = result.batch.replication_summaries()
     labels = [label for label, _ in points]
     summary["scenario"] = [labels[p].partition("/")[0] for p in summary.point]
     summary[SET_COLUMN] = [int(labels[p].rpartition("-")[2]) for p in summary.point]
@@ -276,6 +276,7 @@ class SetLayout:
     spans: list[tuple[int, int, Scenario]]
     local: list[list[tuple[str, dict[str, Any]]]]
     digest: str
+    set_of_point: list[int]  # the set id of each batch point, in order
 
     def per_set(
         self, summary: pd.DataFrame, table: Callable[[pd.DataFrame, list, Scenario], pd.DataFrame]
@@ -312,7 +313,7 @@ def set_layout(
     from sim.scenario import apply_changes
 
     params = parameter_columns(ensemble)
-    points, spans, local = [], [], []
+    points, spans, local, set_of_point = [], [], [], []
     for row in ensemble.to_dict("records"):
         set_id = int(row[SET_COLUMN])
         changes = {
@@ -324,8 +325,9 @@ def set_layout(
         spans.append((set_id, len(points), scenario))
         local.append(own)
         points += [(f"set-{set_id}/{label}", changes | extra) for label, extra in own]
-    digest = hashlib.sha256(ensemble.to_csv(index=False).encode()).hexdigest()
-    return SetLayout(points, spans, local, digest)
+        set_of_point += [set_id] * len(own)
+    digest = ensemble_digest(ensemble)
+    return SetLayout(points, spans, local, digest, set_of_point)
 
 
 def over_sets(
@@ -360,8 +362,25 @@ def over_sets(
     return pd.DataFrame(rows)
 
 
-def run_layout(
-    layout: SetLayout,
+def metric_means(summary: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per group of ``by`` and metric: the mean over the replications and its standard error.
+
+    Returns:
+        The ``by`` columns, ``metric``, ``mean``, ``se`` (NaN with one replication).
+    """
+    rows = []
+    for key, group in summary.groupby(by, sort=False):
+        keys = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
+        for metric in METRIC_NAMES:
+            values = group[metric].astype(float)
+            n = len(values)
+            se = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+            rows.append(keys | {"metric": metric, "mean": float(values.mean()), "se": se})
+    return pd.DataFrame(rows)
+
+
+def run_points(
+    points: list[tuple[str, dict[str, Any]]],
     base: Scenario,
     out: Path,
     kind: str,
@@ -372,20 +391,14 @@ def run_layout(
     force: bool = False,
     on_runs: Callable[[int, int], None] | None = None,
 ) -> BatchResult:
-    """Run a ``set_layout`` as one batch in ``out`` (resumable; every backend).
+    """Run the points of an experiment over an ensemble as one batch in ``out``.
+
+    Resumable, on every backend; the tables are the caller's.
 
     Raises:
         OptionError: runs failed (the run index names them).
     """
-    batch = Batch(
-        out,
-        kind,
-        base,
-        layout.points,
-        base.replications,
-        definition | {"ensemble_sha256": layout.digest},
-        options.engine,
-    )
+    batch = Batch(out, kind, base, points, base.replications, definition, options.engine)
     result = run_batch(
         batch, options, lambda b, i: None, resume=resume, force=force, on_done=on_runs
     )
@@ -393,6 +406,24 @@ def run_layout(
     if len(failed):
         raise OptionError("--ensemble", "", f"{len(failed)} run(s) failed; see {out}/run_index.csv")
     return result
+
+
+def run_layout(
+    layout: SetLayout,
+    base: Scenario,
+    out: Path,
+    kind: str,
+    definition: dict[str, Any],
+    options: ExecutionOptions,
+    **keywords: Any,
+) -> BatchResult:
+    """Run a ``set_layout`` as one batch in ``out``.
+
+    ``run_points`` with the layout's points; ``keywords`` (``resume``, ``force``, ``on_runs``)
+    are passed on.
+    """
+    definition = definition | {"ensemble_sha256": layout.digest}
+    return run_points(layout.points, base, out, kind, definition, options, **keywords)
 
 
 def scenario_over_sets(
@@ -418,17 +449,8 @@ def scenario_over_sets(
         resume=resume, force=force, on_runs=on_runs,
     )  # fmt: skip
     summary = result.batch.replication_summaries()
-    ids = {first: set_id for set_id, first, _ in layout.spans}
-    summary[SET_COLUMN] = summary.point.map(ids)
-    rows = []
-    for set_id, group in summary.groupby(SET_COLUMN, sort=False):
-        for metric in METRIC_NAMES:
-            values = group[metric].astype(float)
-            se = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
-            rows.append(
-                {SET_COLUMN: set_id, "metric": metric, "mean": float(values.mean()), "se": se}
-            )
-    per_set = pd.DataFrame(rows)
+    summary[SET_COLUMN] = summary.point.map(layout.set_of_point.__getitem__)
+    per_set = metric_means(summary, [SET_COLUMN])
     table = over_sets(per_set, ["metric"], "mean", se="se" if base.replications > 1 else None)
     return per_set, table
 
@@ -476,7 +498,7 @@ def intervention_over_sets(
     timeseries = result.batch.timeseries()
     labels = [label for label, _ in layout.points]
     timeseries["scenario"] = [labels[p].rpartition("/")[2] for p in timeseries.point]
-    timeseries[SET_COLUMN] = [int(labels[p].partition("/")[0][4:]) for p in timeseries.point]
+    timeseries[SET_COLUMN] = timeseries.point.map(layout.set_of_point.__getitem__)
     parts = []
     for window, first, end in windows:
         pieces = []

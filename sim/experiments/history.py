@@ -389,13 +389,17 @@ def confirm_table(
     emulated implausibility for a pattern not simulated.
     """
     reps = int(measured.replication.max()) + 1
-    emulated_at: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    emulated_at: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # emulated mean, implausibility
     missing = [p for p in patterns.matched if p.id not in measured]
     if missing:
         if dimensions is None:
             raise ValueError("patterns not simulated need the dimensions to be emulated")
         unit = to_unit(dimensions, values.reset_index(drop=True))
-        emulated_at = {p.id: last.emulators[p.id].predict(unit) for p in missing}
+        distances = implausibility(last.emulators, [p.observation() for p in missing], unit)
+        emulated_at = {
+            p.id: (last.emulators[p.id].predict(unit)[0], distances[:, k])
+            for k, p in enumerate(missing)
+        }
     rows = []
     for i, row in values.reset_index(drop=True).iterrows():
         own = measured[measured.set == i]
@@ -403,10 +407,7 @@ def confirm_table(
         kept, worst = True, 0.0
         for p in patterns.patterns:
             if p.id in emulated_at:
-                obs, emulator = p.observation(), last.emulators[p.id]
-                mean_i, var_i = emulated_at[p.id][0][i], emulated_at[p.id][1][i]
-                total = var_i + obs.variance + emulator.simulation_variance
-                distance = float(obs.distance(np.array([mean_i]))[0] / math.sqrt(total))
+                mean_i, distance = (float(a[i]) for a in emulated_at[p.id])
                 out[p.id] = float(math.expm1(mean_i) if p.on_log_scale else mean_i)
                 out[f"{p.id}_met"] = distance <= CUTOFF
                 out[f"{p.id}_by"] = "emulator"

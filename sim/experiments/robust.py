@@ -25,15 +25,18 @@ inside it that fail) of at least ``DENSITY``, or the densest box if none reaches
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sim.errors import OptionError
+from sim.experiments.ema import prim_box
 from sim.experiments.ensemble import (
     HIGH_Q,
     LOW_Q,
@@ -42,6 +45,7 @@ from sim.experiments.ensemble import (
     compare_on_ensemble,
     parameter_columns,
 )
+from sim.experiments.store import write_table
 from sim.model.metrics import METRIC_NAMES
 
 COST = "enforcement_cost_cny"
@@ -50,6 +54,7 @@ SALES = "counterfeit_sales_cny"
 # within the noise of the paired runs means nothing (assumption).
 MIN_AVERTED = 0.01
 DENSITY = 0.9  # the density a failure box must reach to be preferred for its coverage
+LIMIT_COLUMNS = ["parameter", "lower", "upper", "low_end", "high_end"]  # of a failure box
 NO_PRIM = "EMA Workbench's PRIM: pip install 'deter-sim[ema]'"
 GOAL_SYNTAX = re.compile(r"^\s*([a-z_]+)\s*=\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -150,6 +155,11 @@ def per_set(summary: pd.DataFrame, baseline: str, goal: Goal) -> pd.DataFrame:
     return table
 
 
+def quantile(series: pd.Series, q: float) -> float:
+    """The ``q`` quantile of ``series``, NaN when it is empty."""
+    return float(series.quantile(q)) if len(series) else math.nan
+
+
 def ranking(sets: pd.DataFrame, goal: Goal) -> pd.DataFrame:
     """Per policy over the ensemble: effect, goal met, value, and how often it is best.
 
@@ -163,10 +173,6 @@ def ranking(sets: pd.DataFrame, goal: Goal) -> pd.DataFrame:
     for scenario, group in sets.groupby("scenario", sort=False):
         change = group.change.dropna()
         value = group.cny_per_cny_averted.dropna()
-
-        def quantile(series: pd.Series, q: float) -> float:
-            return float(series.quantile(q)) if len(series) else math.nan
-
         rows.append(
             {
                 "scenario": scenario,
@@ -257,15 +263,14 @@ def failure_boxes(sets: pd.DataFrame, ensemble: pd.DataFrame) -> list[FailureBox
     for scenario, group in sets.groupby("scenario", sort=False):
         fails = ~group.set_index(SET_COLUMN).meets_goal.reindex(x.index).fillna(False)
         failing, total = int(fails.sum()), len(fails)
+        empty = pd.DataFrame(columns=LIMIT_COLUMNS)
         if failing in (0, total):
-            empty = pd.DataFrame(columns=["parameter", "lower", "upper", "low_end", "high_end"])
             share = 1.0 if failing else 0.0
             boxes.append(FailureBox(scenario, failing, total, empty, share, share))
             continue
         try:
             limits, coverage, density = prim_limits(x.reset_index(drop=True), fails.to_numpy())
         except OptionError:
-            empty = pd.DataFrame(columns=["parameter", "lower", "upper", "low_end", "high_end"])
             boxes.append(FailureBox(scenario, failing, total, empty, math.nan, math.nan, False))
             continue
         boxes.append(FailureBox(scenario, failing, total, limits, coverage, density))
@@ -279,25 +284,16 @@ def prim_limits(x: pd.DataFrame, cases: np.ndarray) -> tuple[pd.DataFrame, float
     at least ``DENSITY``; the densest if none reaches it. Limits are given for the restricted
     parameters only.
     """
-    try:
-        import inspect
-        import logging
-        import warnings
+    import warnings
 
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            from ema_workbench.analysis import prim
+            import ema_workbench.analysis.prim  # noqa: F401 (only to say it is missing)
     except ImportError:
-        raise OptionError(
-            "robust",
-            "",
-            f"finding where a policy fails needs {NO_PRIM}",
-        ) from None
+        raise OptionError("robust", "", f"finding where a policy fails needs {NO_PRIM}") from None
     logging.getLogger("EMA").setLevel(logging.WARNING)
-    kwargs = (
-        {"threshold": DENSITY} if "threshold" in inspect.signature(prim.Prim).parameters else {}
-    )
-    box = prim.Prim(x, cases.astype(bool), **kwargs).find_box()
+    box = prim_box(x, cases.astype(bool), threshold=DENSITY)
     trajectory = box.peeling_trajectory.reset_index(drop=True)
     dense = trajectory[trajectory.density >= DENSITY]
     chosen = int(dense.coverage.idxmax()) if len(dense) else int(trajectory.density.idxmax())
@@ -317,7 +313,7 @@ def prim_limits(x: pd.DataFrame, cases: np.ndarray) -> tuple[pd.DataFrame, float
                 }
             )
     return (
-        pd.DataFrame(rows, columns=["parameter", "lower", "upper", "low_end", "high_end"]),
+        pd.DataFrame(rows, columns=LIMIT_COLUMNS),
         float(trajectory.coverage[chosen]),
         float(trajectory.density[chosen]),
     )
@@ -354,6 +350,13 @@ class Robust:
     sets: pd.DataFrame  # per_set
     ranking: pd.DataFrame
     boxes: list[FailureBox]
+
+    def write(self, folder: Path) -> None:
+        """Write ``robust.csv``, ``robust_sets.csv``, ``failure_boxes.csv`` and ``compare.csv``."""
+        write_table(folder / "robust.csv", self.ranking)
+        write_table(folder / "robust_sets.csv", self.sets)
+        write_table(folder / "failure_boxes.csv", self.boxes_table)
+        write_table(folder / "compare.csv", self.comparison.table)
 
     @property
     def boxes_table(self) -> pd.DataFrame:

@@ -20,7 +20,6 @@ from sim.errors import OptionError, ScenarioError
 from sim.experiments.batch import Batch, BatchResult, run_batch, wide_statistics
 from sim.experiments.execution import ExecutionOptions
 from sim.experiments.store import write_table
-from sim.model.metrics import METRIC_NAMES
 from sim.scenario import Scenario, apply_changes, field_value, is_int_field, parse_override
 
 REFERENCE = "reference"
@@ -169,26 +168,20 @@ def sweep_over_sets(batch: Batch, layout: Any, fields: list[str]) -> pd.DataFram
     standard error; ``sweep.csv``: per point and metric, the median over the sets, the range
     of 90% of them and the parameter share of the spread.
     """
-    from sim.experiments.ensemble import over_sets
+    from sim.experiments.ensemble import metric_means, over_sets
 
     summaries = batch.replication_summaries()
     if summaries.empty:
         return None
 
     def means(part: pd.DataFrame, own: list, scenario: Any) -> pd.DataFrame:
-        rows = []
-        for point, group in part.groupby("point", sort=True):
-            label, changes = own[int(point)]
-            values = {name: changes.get(name, field_value(scenario, name)) for name in fields}
-            for metric in METRIC_NAMES:
-                series = group[metric].astype(float)
-                n = len(series)
-                se = float(series.std(ddof=1) / n**0.5) if n > 1 else float("nan")
-                rows.append(
-                    {"label": label, **values, "metric": metric, "mean": float(series.mean()),
-                     "se": se}
-                )  # fmt: skip
-        return pd.DataFrame(rows)
+        table = metric_means(part.sort_values("point", kind="stable"), ["point"])
+        for name in fields:
+            table.insert(table.columns.get_loc("metric"), name, [
+                own[p][1].get(name, field_value(scenario, name)) for p in table.point
+            ])  # fmt: skip
+        table.insert(0, "label", [own[p][0] for p in table.point])
+        return table.drop(columns="point")
 
     per_set = layout.per_set(summaries, means)
     write_table(batch.out / "sweep_sets.csv", per_set)

@@ -19,6 +19,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 
 from sim._version import __version__
 from sim.experiments.compare import Comparison
+from sim.reporting.batch_plots import plot_robust
 from sim.reporting.findings import (
     ENSEMBLE_METRICS,
     FINDING_METRICS,
@@ -94,8 +95,9 @@ def _text_page(pdf: PdfPages, title: str, paragraphs: list[str], footer: str) ->
     plt.close(figure)
 
 
-def _chart_page(pdf: PdfPages, draw, footer: str) -> None:
-    figure, ax = plt.subplots(figsize=PAGE, layout="constrained")
+def _chart_page(pdf: PdfPages, draw, footer: str, columns: int = 1) -> None:
+    # ``draw`` gets the axes (an array of ``columns`` side by side when more than one).
+    figure, ax = plt.subplots(1, columns, figsize=PAGE, layout="constrained")
     draw(ax)
     figure.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
     figure.text(0.01, 0.01, footer, fontsize=8, color="0.35")
@@ -348,17 +350,6 @@ def ensemble_page(robust: Any) -> list[str]:
     return paragraphs
 
 
-def _robust_page(pdf: PdfPages, robust: Any, footer: str) -> None:
-    from sim.reporting.batch_plots import plot_robust
-
-    figure, axes = plt.subplots(1, 2, figsize=PAGE, layout="constrained")
-    plot_robust(robust.sets, robust.goal, axes)
-    figure.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
-    figure.text(0.01, 0.01, footer, fontsize=8, color="0.35")
-    pdf.savefig(figure)
-    plt.close(figure)
-
-
 def write_brief(
     comparison: Comparison, path: Path, warm_up: bool = False, robust: Any = None
 ) -> Path:
@@ -435,7 +426,7 @@ def write_brief(
                     f"paired on common seeds | baseline {robust.comparison.baseline}"
                 )
                 _text_page(pdf, title, ensemble_page(robust), over)
-                _robust_page(pdf, robust, over)
+                _chart_page(pdf, lambda axes: plot_robust(robust.sets, robust.goal, axes), over, 2)
             _table_page(pdf, comparison, footer)
             _chart_page(
                 pdf, lambda ax: plot_change(comparison.table, list(KEY_METRICS), ax=ax), footer

@@ -257,7 +257,6 @@ def robust_command(
     from sim.experiments.ensemble import load_ensemble
     from sim.experiments.folders import claim_folder
     from sim.experiments.robust import parse_goal, robust_over_ensemble
-    from sim.experiments.store import write_table
     from sim.reporting.figures import robust_figure
 
     wanted = parse_goal(goal)
@@ -297,10 +296,7 @@ def robust_command(
     console.print(robust_table(result.ranking, len(table)))
     for line in result.findings()[len(result.ranking) :]:
         console.print(line, highlight=False)
-    write_table(folder / "robust.csv", result.ranking)
-    write_table(folder / "robust_sets.csv", result.sets)
-    write_table(folder / "failure_boxes.csv", result.boxes_table)
-    write_table(folder / "compare.csv", result.comparison.table)
+    result.write(folder)
     robust_figure(result, folder / "robust.png")
     console.print(f"robust ranking written to [bold]{folder / 'robust.csv'}[/] and robust.png")
 
@@ -327,7 +323,6 @@ def _robust_for_brief(
 ) -> Any:
     """The scenarios of a briefing over the ensemble (``robust``), tables in folder/robust."""
     from sim.experiments.robust import robust_over_ensemble
-    from sim.experiments.store import write_table
 
     by_name = {r.scenario.name: r.scenario for r in result.results}
     order = [result.baseline, *(n for n in by_name if n != result.baseline)]
@@ -351,10 +346,7 @@ def _robust_for_brief(
             on_runs=on_runs,
         )
     )
-    write_table(out / "robust.csv", robust.ranking)
-    write_table(out / "robust_sets.csv", robust.sets)
-    write_table(out / "failure_boxes.csv", robust.boxes_table)
-    write_table(out / "compare.csv", robust.comparison.table)
+    robust.write(out)
     return robust
 
 
