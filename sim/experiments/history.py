@@ -10,6 +10,13 @@ seeds: a candidate whose every matched pattern, measured over its replications, 
 the pattern's uncertainty (even after two standard errors of the Monte Carlo mean) joins the
 ensemble. Held-out patterns are measured and reported, never used to choose.
 
+*Refinement* (``refine_rounds``): a candidate that misses a fitted figure takes one
+Gauss-Newton step on the parameters the patterns file lists under ``refine`` (the rates the
+figures pin), along the figures' log-linear slopes fitted over every wave's design points,
+and is confirmed again on fresh seeds; up to ``refine_rounds`` times. Its other parameters are
+kept, so the ensemble still spans the space left; the range patterns are judged again at the
+refined point.
+
 Layout of a history-matching folder::
 
     history_matching.json   what was asked for (checked on --resume)
@@ -19,7 +26,9 @@ Layout of a history-matching folder::
     diagnostics.csv         per wave and pattern: emulator nugget, leave-one-out checks
     design.csv              every design point of every wave, with its measured patterns
     confirm/                the batch of the confirmation runs
-    confirmation.csv        per candidate: parameters, patterns measured, within or not
+    confirm-refine-K/       the batch of refinement round K (if --refine)
+    refine.csv              the figures' slopes the refinement steps along (if --refine)
+    confirmation.csv        per candidate and round: parameters, patterns measured, kept or not
     ensemble.csv            the accepted parameter sets (set_id, parameters, patterns)
     manifest.json
 """
@@ -69,8 +78,18 @@ from sim.scenario import Scenario, resolved_yaml
 MARKER = "history_matching.json"
 SET_COLUMN = "set_id"
 # Settings a resumed history matching may change: they do not choose the waves' designs.
-LOOSE = ("held_out", "candidates", "confirm_replications", "confirm", "max_waves", "stop_ratio")
+LOOSE = (
+    "held_out",
+    "candidates",
+    "confirm_replications",
+    "confirm",
+    "max_waves",
+    "stop_ratio",
+    "refine",
+    "refine_rounds",
+)
 CONFIRM = ("all", "fit")
+REFINE_SEEDS = 1000  # the seed of refinement round k is wave_seed(root, REFINE_SEEDS + k)
 
 
 class TooFewRunsError(DeterSimError):
@@ -193,6 +212,7 @@ def calibrate_history(
     confirm_replications: int = 2,
     confirm: str = "all",
     stop_ratio: float = 0.8,
+    refine_rounds: int = 0,
     resume: bool = False,
     force: bool = False,
     on_wave: Callable[[Wave], None] | None = None,
@@ -217,6 +237,9 @@ def calibrate_history(
             held-out figures); the range patterns of the policy variants are judged by the
             last wave's emulators (a quarter of the runs with three variants).
         stop_ratio: Stop once a wave keeps more than this share of the space left.
+        refine_rounds: Most refinement rounds of the candidates that miss a fitted figure
+            (0: none; it needs ``refine`` in the patterns file). Rounds stop once ``sets``
+            candidates are kept.
         resume: Finish a stopped history matching in ``out`` (same settings).
         force: Replace what ``out`` holds.
         on_wave: Called with each finished wave.
@@ -242,7 +265,8 @@ def calibrate_history(
         "patterns": patterns.model_dump(
             mode="json",
             exclude={
-                "patterns": {i for i, p in enumerate(patterns.patterns) if p.use == "held_out"}
+                "patterns": {i for i, p in enumerate(patterns.patterns) if p.use == "held_out"},
+                "refine": True,
             },
         ),
         "held_out": [p.model_dump(mode="json") for p in patterns.patterns if p.use == "held_out"],
@@ -254,6 +278,8 @@ def calibrate_history(
         "confirm_replications": confirm_replications,
         "confirm": confirm,
         "stop_ratio": stop_ratio,
+        "refine": patterns.refine,
+        "refine_rounds": refine_rounds,
         "draws": draws,
         "engine": options.engine,
     }
@@ -303,7 +329,30 @@ def calibrate_history(
         out / "confirm", chosen, confirm_replications, wave_seed(base.seed, 0), simulated
     )
     last = matching.waves[-1]
-    confirmation = confirm_table(patterns, chosen, measured, last, dims)
+    rounds = [confirm_table(patterns, chosen, measured, last, dims).assign(round=0)]
+    slopes = None
+    if refine_rounds and patterns.refine:
+        slopes = figure_slopes(patterns, pd.concat(designs, ignore_index=True))
+        write_table(out / "refine.csv", slopes.table)
+    tracks: dict[int, Track] = {}  # per candidate refined: its slopes, updated by each step
+    for k in range(1, refine_rounds + 1):
+        if slopes is None or sum(int(t.kept.sum()) for t in rounds) >= sets:
+            break
+        todo = to_refine(patterns, rounds[-1])
+        if todo.empty:
+            break
+        stepped = refined(patterns, todo, slopes, tracks)
+        measured = runner.run(
+            out / f"confirm-refine-{k}",
+            stepped,
+            confirm_replications,
+            wave_seed(base.seed, REFINE_SEEDS + k),
+            simulated,
+        )
+        table = confirm_table(patterns, stepped, measured, last, dims)
+        rounds.append(table.assign(candidate=todo.candidate.to_numpy(), round=k))
+    confirmation = pd.concat(rounds, ignore_index=True)
+    confirmation.insert(1, "round", confirmation.pop("round"))
     write_table(out / "confirmation.csv", confirmation)
     ensemble = ensemble_table(patterns, confirmation, sets)
     write_table(out / "ensemble.csv", ensemble)
@@ -323,6 +372,8 @@ def calibrate_history(
             stopped=matching.stopped,
             nroy_fractions=matching.nroy_fractions,
             candidates=len(chosen),
+            refine_rounds=int(confirmation["round"].max()),
+            refined=int((confirmation["round"] > 0).sum()),
             sets=len(ensemble),
         ),
     )
@@ -449,12 +500,133 @@ def _met(pattern: Any, mean: float, se: float) -> bool:
 
 
 def ensemble_table(patterns: PatternSet, confirmation: pd.DataFrame, sets: int) -> pd.DataFrame:
-    """The first ``sets`` kept candidates, numbered: the ensemble."""
-    kept = confirmation[confirmation.kept].head(sets).reset_index(drop=True)
+    """The first ``sets`` kept candidates (in the order drawn), numbered: the ensemble."""
+    kept = confirmation[confirmation.kept].sort_values("candidate", kind="stable")
+    kept = kept.head(sets).reset_index(drop=True)
     columns = [*patterns.fields, *(p.id for p in patterns.patterns), "implausibility"]
     table = kept[columns].copy()
     table.insert(0, SET_COLUMN, range(len(table)))
     return table
+
+
+@dataclass(frozen=True)
+class Slopes:
+    """The fitted figures' log-linear slopes in the refined parameters.
+
+    ``matrix[j, k]``: the change of figure j on its emulated scale per unit of refined
+    parameter k on the unit cube; ``table``: the slopes with each fit's R^2 and residual
+    standard deviation (one row per figure).
+    """
+
+    matrix: np.ndarray
+    columns: list[int]
+    table: pd.DataFrame
+
+
+def figure_slopes(patterns: PatternSet, design: pd.DataFrame) -> Slopes:
+    """Least-squares slopes of the fitted figures over every wave's design points.
+
+    Each figure on its emulated scale (log for counts) is regressed on all the uncertain
+    parameters on the unit cube (log-scale ranges are linear in the log), with an intercept,
+    over the design points where every figure was measured.
+    """
+    figures, dims = patterns.figures, patterns.dimensions
+    outputs = np.column_stack([emulated(p, design[p.id].to_numpy(float)) for p in figures])
+    ok = np.isfinite(outputs).all(axis=1)
+    unit = to_unit(dims, design.loc[ok, patterns.fields].reset_index(drop=True))
+    if ok.sum() <= unit.shape[1] + 1:
+        raise TooFewRunsError(
+            f"refinement needs more than {unit.shape[1] + 1} design points with every figure "
+            f"measured, not {int(ok.sum())}"
+        )
+    x = np.column_stack([np.ones(len(unit)), unit])
+    coef, *_ = np.linalg.lstsq(x, outputs[ok], rcond=None)
+    residuals = outputs[ok] - x @ coef
+    columns = [patterns.fields.index(f) for f in patterns.refine]
+    matrix = coef[1:][columns].T
+    table = pd.DataFrame(matrix, columns=patterns.refine)
+    table.insert(0, "pattern", [p.id for p in figures])
+    table["r2"] = 1 - residuals.var(axis=0) / outputs[ok].var(axis=0)
+    table["residual_sd"] = residuals.std(axis=0)
+    table["points"] = int(ok.sum())
+    return Slopes(matrix, columns, table)
+
+
+def to_refine(patterns: PatternSet, table: pd.DataFrame) -> pd.DataFrame:
+    """The candidates of a round that a refinement step may fix.
+
+    Those not kept that miss at least one fitted figure and have every figure measured (a
+    candidate that misses only a range pattern has nothing for the step to aim at).
+    """
+    figures = patterns.figures
+    measured = np.isfinite(table[[p.id for p in figures]].to_numpy(float)).all(axis=1)
+    missed = ~table[[f"{p.id}_met" for p in figures]].to_numpy(bool).all(axis=1)
+    return table[~table.kept.to_numpy(bool) & measured & missed].reset_index(drop=True)
+
+
+MAX_STEP = 0.25  # the largest move of one refined parameter in one step, on the unit cube
+
+
+@dataclass
+class Track:
+    """A refined candidate's slopes and where its last step started.
+
+    ``unit``: its refined coordinates on the unit cube; ``figures``: its figures on their
+    emulated scale.
+    """
+
+    matrix: np.ndarray
+    unit: np.ndarray
+    figures: np.ndarray
+
+
+def refined(
+    patterns: PatternSet,
+    table: pd.DataFrame,
+    slopes: Slopes,
+    tracks: dict[int, Track] | None = None,
+) -> pd.DataFrame:
+    """Each candidate of ``table`` after one Gauss-Newton step towards the fitted figures.
+
+    The step is the least-squares (minimum-norm) solution of ``matrix @ step = observed -
+    measured`` on the figures' emulated scale, taken on the unit cube, shortened so that no
+    parameter moves more than ``MAX_STEP`` of its range, and kept inside the ranges searched.
+    ``matrix`` starts as the slopes fitted over the waves; a candidate stepped before (in
+    ``tracks``, by its ``candidate`` number) has it corrected by Broyden's update with what
+    its last step did to its figures. ``tracks`` is updated with this step.
+
+    Returns:
+        The parameters, one row per candidate.
+    """
+    figures, dims = patterns.figures, patterns.dimensions
+    tracks = {} if tracks is None else tracks
+    unit = to_unit(dims, table[patterns.fields])
+    target = np.array([(o.low + o.high) / 2 for o in (p.observation() for p in figures)])
+    measured = np.column_stack([emulated(p, table[p.id].to_numpy(float)) for p in figures])
+    numbers = table["candidate"] if "candidate" in table else pd.Series(range(len(table)))
+    for i, number in enumerate(numbers.to_numpy(int)):
+        here, now = unit[i, slopes.columns].copy(), measured[i]
+        track = tracks.get(number)
+        matrix = slopes.matrix if track is None else broyden(track, here, now)
+        step, *_ = np.linalg.lstsq(matrix, target - now, rcond=None)
+        step *= min(1.0, MAX_STEP / max(float(np.abs(step).max()), 1e-12))
+        unit[i, slopes.columns] = np.clip(here + step, 0.0, 1.0)
+        tracks[number] = Track(matrix, here, now)
+    return to_values(dims, unit)
+
+
+def broyden(track: Track, unit: np.ndarray, figures: np.ndarray) -> np.ndarray:
+    """Broyden's (1965) rank-one update of ``track``'s slopes by the step that led to ``unit``.
+
+    The updated slopes reproduce the change of the figures over the step exactly and are
+    unchanged across it.
+    """
+    moved = unit - track.unit
+    length = float(moved @ moved)
+    if length == 0.0:
+        return track.matrix
+    change = figures - track.figures
+    return track.matrix + np.outer(change - track.matrix @ moved, moved) / length
 
 
 def emulated_implausibility(

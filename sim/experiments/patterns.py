@@ -225,23 +225,37 @@ class PatternSet(BaseModel):
     description: str = ""
     parameters: list[UncertainParameter] = Field(min_length=1, max_length=50)
     patterns: list[Pattern] = Field(min_length=1, max_length=100)
+    refine: list[str] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
     def _check(self) -> PatternSet:
         for what, ids in (
             ("pattern ids", [p.id for p in self.patterns]),
             ("parameter fields", [p.field for p in self.parameters]),
+            ("refined fields", self.refine),
         ):
             if len(set(ids)) != len(ids):
                 raise ValueError(f"{what} must be unique: {ids}")
         if not self.matched:
             raise ValueError("no pattern has use 'fit' or 'range': nothing to match")
+        unknown = [f for f in self.refine if f not in self.fields]
+        if unknown:
+            raise ValueError(
+                f"refine names {unknown}, which are not among the parameters {self.fields}"
+            )
+        if self.refine and not self.figures:
+            raise ValueError("refine needs at least one 'fit' pattern measured by a metric")
         return self
 
     @property
     def matched(self) -> list[Pattern]:
         """The patterns that choose the parameter sets."""
         return [p for p in self.patterns if p.use != "held_out"]
+
+    @property
+    def figures(self) -> list[Pattern]:
+        """The fitted patterns measured on the scenario's own runs (what ``refine`` aims at)."""
+        return [p for p in self.patterns if p.use == "fit" and p.measure.kind == "metric"]
 
     @property
     def dimensions(self) -> list[Dimension]:

@@ -88,6 +88,11 @@ BAD = {
         "not a scenario field",
     ),
     "unknown policy": ("scenario: strict", "scenario: strcit", "measure.scenario"),
+    "refine not a parameter": (
+        "refine: [platform.referral_rate,",
+        "refine: [enforcement.prosecution_rate,",
+        "not among the parameters",
+    ),
     "unknown key": ("name: small_patterns", "name: small_patterns\nweights: 3", "weights"),
 }
 
@@ -113,6 +118,111 @@ def test_a_bad_patterns_file_gives_one_line_and_exit_2(tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and str(path) in lines[0] and "uncertainty" in lines[0], lines
     assert not out.exists()
+
+
+# -- refinement ----------------------------------------------------------------------------------
+def test_refinement_steps_onto_the_figures_along_known_slopes():
+    from sim.experiments.history import MAX_STEP, figure_slopes, refined, to_refine
+    from sim.experiments.matching import to_values
+
+    patterns = load_patterns(PATTERNS)  # two rates refined, two figures
+    dims = patterns.dimensions
+    slopes = np.array([[1.5, 0.2], [-0.3, 2.0]])  # log figure per unit of each rate
+    targets = np.log1p([36.0, 3e6])
+    centre = np.array([0.4, 0.6])
+
+    def figures(unit):
+        return np.expm1(targets + (unit - centre) @ slopes.T)
+
+    unit = np.random.default_rng(1).random((30, 2))
+    design = to_values(dims, unit)
+    design[["referrals", "listings_removed"]] = figures(unit)
+    fitted = figure_slopes(patterns, design)
+    np.testing.assert_allclose(fitted.matrix, slopes, atol=1e-9)
+    assert (fitted.table.r2 > 0.999999).all() and list(fitted.table.pattern) == [
+        "referrals",
+        "listings_removed",
+    ]
+    # Three candidates: two miss the figures (one of them also the range), one meets them.
+    start = np.array([[0.3, 0.7], [0.55, 0.45], [0.4, 0.6]])
+    table = to_values(dims, start)
+    table[["referrals", "listings_removed"]] = figures(start)
+    table["referrals_met"] = [False, False, True]
+    table["listings_removed_met"] = [False, True, True]
+    table["kept"] = [False, False, True]
+    todo = to_refine(patterns, table)
+    assert len(todo) == 2
+    stepped = refined(patterns, todo, fitted)
+    np.testing.assert_allclose(figures(to_unit_of(dims, stepped)), [[36.0, 3e6]] * 2, rtol=1e-9)
+    # A long step is shortened to MAX_STEP and kept inside the ranges searched.
+    far = to_values(dims, np.array([[0.0, 0.0]]))
+    far[["referrals", "listings_removed"]] = figures(np.zeros((1, 2)))
+    moved = to_unit_of(dims, refined(patterns, far, fitted))
+    assert np.abs(moved).max() == pytest.approx(MAX_STEP)
+    assert moved.min() >= 0.0
+
+
+def test_broyden_corrects_wrong_slopes_until_the_figures_are_met():
+    from sim.experiments.history import Slopes, Track, broyden, refined
+    from sim.experiments.matching import to_values
+
+    patterns = load_patterns(PATTERNS)
+    dims = patterns.dimensions
+    truth = np.array([[1.5, 0.2], [-0.3, 2.0]])
+    targets = np.log1p([36.0, 3e6])
+
+    def figures(unit):
+        return np.expm1(targets + (unit - [0.4, 0.6]) @ truth.T)
+
+    wrong = Slopes(np.array([[1.0, 0.8], [0.4, 1.0]]), [0, 1], pd.DataFrame())
+    tracks: dict = {}
+    unit = np.array([[0.2, 0.8]])
+    for _ in range(12):
+        table = to_values(dims, unit).assign(candidate=7)
+        table[["referrals", "listings_removed"]] = figures(unit)
+        unit = to_unit_of(dims, refined(patterns, table, wrong, tracks))
+    np.testing.assert_allclose(figures(unit), [[36.0, 3e6]], rtol=1e-6)
+    # The update honours the secant condition: the new slopes map the last step onto its change.
+    track = Track(truth * 0.5, np.array([0.2, 0.3]), np.array([1.0, 2.0]))
+    there = np.array([0.3, 0.1])
+    change = truth @ (there - track.unit)
+    updated = broyden(track, there, track.figures + change)
+    np.testing.assert_allclose(updated @ (there - track.unit), change)
+
+
+def to_unit_of(dims, values):
+    from sim.experiments.matching import to_unit
+
+    return to_unit(dims, values)
+
+
+def test_a_resumed_history_matching_refines_the_candidates_that_miss_a_figure(matched, tmp_path):
+    import shutil
+
+    whole, _ = matched
+    out = tmp_path / "refine"
+    shutil.copytree(whole, out)
+    for name in ("confirmation.csv", "ensemble.csv"):
+        (out / name).unlink()
+    asked = [*SMALL_RUN, "--out", str(out), "--resume", "--refine", "1", "--sets", "3"]
+    done = deter_sim(*asked)
+    assert done.returncode == 0, done.stderr
+    confirmation = pd.read_csv(out / "confirmation.csv")
+    first = confirmation[confirmation["round"] == 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, pd.read_csv(whole / "confirmation.csv"))
+    patterns = load_patterns(PATTERNS)
+    missed = ~(first.referrals_met & first.listings_removed_met) & ~first.kept
+    second = confirmation[confirmation["round"] == 1]
+    assert sorted(second.candidate) == sorted(first.candidate[missed])
+    if missed.any():  # the step moves the refined rates only; the batch ran on fresh seeds
+        assert (out / "refine.csv").is_file()
+        assert (out / "confirm-refine-1" / "run_index.csv").is_file()
+        slopes = pd.read_csv(out / "refine.csv")
+        assert list(slopes.pattern) == [p.id for p in patterns.figures]
+    ensemble = pd.read_csv(out / "ensemble.csv")
+    assert len(ensemble) == min(3, int(confirmation.kept.sum()))
+    assert confirmation.groupby("candidate").kept.sum().max() <= 1
+    assert "candidates confirmed on fresh seeds" in done.stdout
 
 
 # -- measures -------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ class Matching:
     candidates: int | None
     confirm_replications: int
     confirm: str
+    refine: int
 
 
 class ConfirmWhat(enum.StrEnum):
@@ -106,6 +107,20 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
         ],
         "all",
     ),
+    "refine": (
+        Annotated[
+            int,
+            typer.Option(
+                "--refine",
+                min=0,
+                max=5,
+                help="Refinement rounds: a candidate that misses a fitted figure takes one "
+                "Gauss-Newton step on the rates the patterns file lists under refine, and is "
+                "confirmed again on fresh seeds (0: none).",
+            ),
+        ],
+        0,
+    ),
 }
 
 
@@ -163,6 +178,7 @@ def history_matching(
             candidates=options.candidates,
             confirm_replications=options.confirm_replications,
             confirm=str(options.confirm),
+            refine_rounds=options.refine,
             resume=resume,
             force=force,
             on_wave=wave_done,
@@ -173,10 +189,18 @@ def history_matching(
     from sim.reporting.figures import history_matching_figure
 
     history_matching_figure(result, patterns)
-    kept = int(result.confirmation.kept.sum())
+    confirmation = result.confirmation
+    kept = int(confirmation.kept.sum())
+    drawn = int(confirmation.candidate.nunique())
+    by_round = confirmation[confirmation.kept].groupby("round").size()
+    refined = (
+        f" ({int(by_round.get(0, 0))} as drawn, {kept - int(by_round.get(0, 0))} after refinement)"
+        if int(confirmation["round"].max()) > 0
+        else ""
+    )
     console.print(
-        f"{result.matching.stopped}; {kept} of {len(result.confirmation)} candidates confirmed "
-        f"on fresh seeds; ensemble of {len(result.ensemble)} sets in "
+        f"{result.matching.stopped}; {kept} of {drawn} candidates confirmed on fresh seeds"
+        f"{refined}; ensemble of {len(result.ensemble)} sets in "
         f"[bold]{out_dir / 'ensemble.csv'}[/] ({result.wall_seconds:.0f} s)"
     )
     if len(result.ensemble) < options.sets:
