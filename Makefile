@@ -104,12 +104,13 @@ calibration: $(STAMP)
 HM := results/history_matching_2016
 ensemble: $(STAMP)
 	$(BIN)/deter-sim calibrate baseline_2016 --method history-matching --wave-size 40 \
-	    --waves 6 --sets 100 --candidates 160 --confirm fit --confirm-replications 1 \
+	    --waves 3 --sets 100 --candidates 160 --confirm fit --confirm-replications 1 --refine 2 \
 	    --out $(HM) $(if $(wildcard $(HM)/history_matching.json),--resume)
 	cp $(HM)/ensemble.csv calibration/ensemble_2016.csv
 	mkdir -p calibration/history_matching_2016
 	cp $(HM)/waves.csv $(HM)/space.csv $(HM)/diagnostics.csv $(HM)/design.csv \
-	    $(HM)/confirmation.csv $(HM)/manifest.json $(HM)/nroy.png calibration/history_matching_2016/
+	    $(HM)/confirmation.csv $(HM)/refine.csv $(HM)/manifest.json $(HM)/nroy.png \
+	    calibration/history_matching_2016/
 
 golden: $(STAMP)
 	$(BIN)/python tests/update_golden.py

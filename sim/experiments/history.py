@@ -57,9 +57,9 @@ from sim.experiments.matching import (
     Wave,
     history_match,
     implausibility,
-    maximin,
     to_unit,
     to_values,
+    topped_up,
 )
 from sim.experiments.patterns import (
     PatternSet,
@@ -323,7 +323,7 @@ def calibrate_history(
     write_table(out / "design.csv", pd.concat(designs, ignore_index=True))
 
     rng = np.random.default_rng(wave_seed(base.seed, 0))
-    chosen = to_values(dims, maximin(matching.region.points, candidates, rng))
+    chosen = to_values(dims, topped_up(matching, observations, candidates, rng, draws))
     simulated = confirmed_patterns(patterns, confirm)
     measured = runner.run(
         out / "confirm", chosen, confirm_replications, wave_seed(base.seed, 0), simulated

@@ -266,6 +266,28 @@ def sample_plausible(
     return Region(points, fraction, low, high)
 
 
+def topped_up(
+    matching: Matching,
+    observations: Sequence[Observation],
+    k: int,
+    rng: np.random.Generator,
+    draws: int = CANDIDATES,
+) -> np.ndarray:
+    """``k`` space-filling points of the final space left, drawing more where it has fewer.
+
+    The first are the final region's own (``maximin``, all of them when there are at most
+    ``k``); the rest a space-filling choice among new draws in the region's box that no wave
+    rules out (at least three times as many as are missing, when the draws find them).
+    """
+    region = matching.region
+    chosen = maximin(region.points, k, rng)
+    missing = k - len(chosen)
+    if missing <= 0 or not len(region.points):
+        return chosen
+    more = sample_plausible(matching.waves, observations, region, rng, draws, 3 * missing)
+    return np.vstack([chosen, maximin(more.points, missing, rng)])
+
+
 def maximin(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """A space-filling subset of ``k`` points (greedy farthest-point, from a random start)."""
     if len(points) <= k:

@@ -142,3 +142,19 @@ def test_a_dimension_maps_the_unit_interval_on_its_scale():
     assert log.unit(np.array([0.1]))[0] == pytest.approx(0.5)
     with pytest.raises(ValueError):
         Dimension("x", 0.0, 1.0, log=True)
+
+
+def test_candidates_are_topped_up_from_the_final_space_when_it_holds_too_few():
+    from sim.experiments.matching import Matching, Region, topped_up
+
+    own = np.array([[0.25, 0.3], [0.35, 0.35], [0.3, 0.25]])
+    region = Region(own, 0.01, np.array([0.2, 0.2]), np.array([0.4, 0.4]))
+    matching = Matching([], "test", region)  # no wave: nothing in the box is ruled out
+    rng = np.random.default_rng(3)
+    points = topped_up(matching, [], 10, rng, draws=1000)
+    assert points.shape == (10, 2)
+    np.testing.assert_array_equal(points[:3], own)  # the region's own points first
+    assert (points[3:] >= 0.2).all() and (points[3:] <= 0.4).all()
+    assert len(np.unique(points, axis=0)) == 10
+    # With enough points of its own, the region is not drawn from again.
+    assert len(topped_up(matching, [], 2, np.random.default_rng(3), draws=1000)) == 2
