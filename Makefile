@@ -97,14 +97,14 @@ calibration: $(STAMP)
 	    --out results/calibration_2016 --force
 
 # The plausible ensemble (docs/VALIDATION.md 1.3): history matching of baseline_2016 to
-# calibration/patterns_2016.yaml at full scale: waves of 40 points (about 30 minutes each
-# on 2 cores; at most 6, fewer if the space left stops shrinking), then 160 candidates
-# confirmed on fresh seeds (about 30 minutes); it copies the
+# calibration/patterns_2016.yaml at full scale: three waves of 40 points (about 30 minutes
+# each on 2 cores), then 160 candidates confirmed on fresh seeds (about 30 minutes) and up to
+# three rounds of refinement of those that miss a figure (up to 30 minutes each); it copies the
 # ensemble and the tables behind it into calibration/. Interrupted, `make ensemble` resumes.
 HM := results/history_matching_2016
 ensemble: $(STAMP)
 	$(BIN)/deter-sim calibrate baseline_2016 --method history-matching --wave-size 40 \
-	    --waves 3 --sets 100 --candidates 160 --confirm fit --confirm-replications 1 --refine 2 \
+	    --waves 3 --sets 100 --candidates 160 --confirm fit --confirm-replications 1 --refine 3 \
 	    --out $(HM) $(if $(wildcard $(HM)/history_matching.json),--resume)
 	cp $(HM)/ensemble.csv calibration/ensemble_2016.csv
 	mkdir -p calibration/history_matching_2016
