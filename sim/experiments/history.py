@@ -90,6 +90,7 @@ LOOSE = (
 )
 CONFIRM = ("all", "fit")
 REFINE_SEEDS = 1000  # the seed of refinement round k is wave_seed(root, REFINE_SEEDS + k)
+MAX_STEP = 0.25  # the largest move of one refined parameter in one step, on the unit cube
 
 
 class TooFewRunsError(DeterSimError):
@@ -320,7 +321,8 @@ def calibrate_history(
     space = space_table(matching, dims)
     write_table(out / "space.csv", space)
     write_table(out / "diagnostics.csv", diagnostics)
-    write_table(out / "design.csv", pd.concat(designs, ignore_index=True))
+    design = pd.concat(designs, ignore_index=True)
+    write_table(out / "design.csv", design)
 
     rng = np.random.default_rng(wave_seed(base.seed, 0))
     chosen = to_values(dims, topped_up(matching, observations, candidates, rng, draws))
@@ -332,7 +334,7 @@ def calibrate_history(
     rounds = [confirm_table(patterns, chosen, measured, last, dims).assign(round=0)]
     slopes = None
     if refine_rounds and patterns.refine:
-        slopes = figure_slopes(patterns, pd.concat(designs, ignore_index=True))
+        slopes = figure_slopes(patterns, design)
         write_table(out / "refine.csv", slopes.table)
     tracks: dict[int, Track] = {}  # per candidate refined: its slopes, updated by each step
     for k in range(1, refine_rounds + 1):
@@ -564,10 +566,7 @@ def to_refine(patterns: PatternSet, table: pd.DataFrame) -> pd.DataFrame:
     return table[~table.kept.to_numpy(bool) & measured & missed].reset_index(drop=True)
 
 
-MAX_STEP = 0.25  # the largest move of one refined parameter in one step, on the unit cube
-
-
-@dataclass
+@dataclass(frozen=True)
 class Track:
     """A refined candidate's slopes and where its last step started.
 

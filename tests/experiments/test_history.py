@@ -17,6 +17,7 @@ import pytest
 from helpers import DETER_SIM, ROOT, TESTS, deter_sim
 
 from sim.errors import ScenarioError
+from sim.experiments.matching import to_unit, to_values
 from sim.experiments.patterns import (
     BASE,
     DEFAULT_PATTERNS,
@@ -123,7 +124,6 @@ def test_a_bad_patterns_file_gives_one_line_and_exit_2(tmp_path):
 # -- refinement ----------------------------------------------------------------------------------
 def test_refinement_steps_onto_the_figures_along_known_slopes():
     from sim.experiments.history import MAX_STEP, figure_slopes, refined, to_refine
-    from sim.experiments.matching import to_values
 
     patterns = load_patterns(PATTERNS)  # two rates refined, two figures
     dims = patterns.dimensions
@@ -153,18 +153,17 @@ def test_refinement_steps_onto_the_figures_along_known_slopes():
     todo = to_refine(patterns, table)
     assert len(todo) == 2
     stepped = refined(patterns, todo, fitted)
-    np.testing.assert_allclose(figures(to_unit_of(dims, stepped)), [[36.0, 3e6]] * 2, rtol=1e-9)
+    np.testing.assert_allclose(figures(to_unit(dims, stepped)), [[36.0, 3e6]] * 2, rtol=1e-9)
     # A long step is shortened to MAX_STEP and kept inside the ranges searched.
     far = to_values(dims, np.array([[0.0, 0.0]]))
     far[["referrals", "listings_removed"]] = figures(np.zeros((1, 2)))
-    moved = to_unit_of(dims, refined(patterns, far, fitted))
+    moved = to_unit(dims, refined(patterns, far, fitted))
     assert np.abs(moved).max() == pytest.approx(MAX_STEP)
     assert moved.min() >= 0.0
 
 
 def test_broyden_corrects_wrong_slopes_until_the_figures_are_met():
     from sim.experiments.history import Slopes, Track, broyden, refined
-    from sim.experiments.matching import to_values
 
     patterns = load_patterns(PATTERNS)
     dims = patterns.dimensions
@@ -180,7 +179,7 @@ def test_broyden_corrects_wrong_slopes_until_the_figures_are_met():
     for _ in range(12):
         table = to_values(dims, unit).assign(candidate=7)
         table[["referrals", "listings_removed"]] = figures(unit)
-        unit = to_unit_of(dims, refined(patterns, table, wrong, tracks))
+        unit = to_unit(dims, refined(patterns, table, wrong, tracks))
     np.testing.assert_allclose(figures(unit), [[36.0, 3e6]], rtol=1e-6)
     # The update honours the secant condition: the new slopes map the last step onto its change.
     track = Track(truth * 0.5, np.array([0.2, 0.3]), np.array([1.0, 2.0]))
@@ -188,12 +187,6 @@ def test_broyden_corrects_wrong_slopes_until_the_figures_are_met():
     change = truth @ (there - track.unit)
     updated = broyden(track, there, track.figures + change)
     np.testing.assert_allclose(updated @ (there - track.unit), change)
-
-
-def to_unit_of(dims, values):
-    from sim.experiments.matching import to_unit
-
-    return to_unit(dims, values)
 
 
 def test_a_resumed_history_matching_refines_the_candidates_that_miss_a_figure(matched, tmp_path):
