@@ -87,9 +87,11 @@ LOOSE = (
     "stop_ratio",
     "refine",
     "refine_rounds",
+    "recheck_replications",
 )
 CONFIRM = ("all", "fit")
 REFINE_SEEDS = 1000  # the seed of refinement round k is wave_seed(root, REFINE_SEEDS + k)
+RECHECK_SEEDS = 2000  # the seed of the recheck runs is wave_seed(root, RECHECK_SEEDS)
 MAX_STEP = 0.25  # the largest move of one refined parameter in one step, on the unit cube
 
 
@@ -104,6 +106,7 @@ class HistoryMatching:
     matching: Matching
     confirmation: pd.DataFrame
     ensemble: pd.DataFrame
+    recheck: pd.DataFrame | None
     waves: pd.DataFrame
     space: pd.DataFrame
     diagnostics: pd.DataFrame
@@ -214,6 +217,7 @@ def calibrate_history(
     confirm: str = "all",
     stop_ratio: float = 0.8,
     refine_rounds: int = 0,
+    recheck_replications: int = 0,
     resume: bool = False,
     force: bool = False,
     on_wave: Callable[[Wave], None] | None = None,
@@ -241,6 +245,10 @@ def calibrate_history(
         refine_rounds: Most refinement rounds of the candidates that miss a fitted figure
             (0: none; it needs ``refine`` in the patterns file). Rounds stop once ``sets``
             candidates are kept.
+        recheck_replications: Replications of every kept candidate on seeds of their own
+            (0: no recheck). The ensemble then holds only the candidates whose mean over these
+            fresh runs meets every fitted figure: the confirmation chose candidates on its
+            own runs, so their noise favoured the candidates it kept.
         resume: Finish a stopped history matching in ``out`` (same settings).
         force: Replace what ``out`` holds.
         on_wave: Called with each finished wave.
@@ -281,6 +289,7 @@ def calibrate_history(
         "stop_ratio": stop_ratio,
         "refine": patterns.refine,
         "refine_rounds": refine_rounds,
+        "recheck_replications": recheck_replications,
         "draws": draws,
         "engine": options.engine,
     }
@@ -356,7 +365,12 @@ def calibrate_history(
     confirmation = pd.concat(rounds, ignore_index=True)
     confirmation.insert(1, "round", confirmation.pop("round"))
     write_table(out / "confirmation.csv", confirmation)
-    ensemble = ensemble_table(patterns, confirmation, sets)
+    recheck = None
+    if recheck_replications:
+        recheck = recheck_kept(
+            runner, confirmation, recheck_replications, wave_seed(base.seed, RECHECK_SEEDS)
+        )
+    ensemble = ensemble_table(patterns, confirmation, sets, recheck)
     write_table(out / "ensemble.csv", ensemble)
     wall = time.perf_counter() - started
     write_json(
@@ -376,10 +390,14 @@ def calibrate_history(
             candidates=len(chosen),
             refine_rounds=int(confirmation["round"].max()),
             refined=int((confirmation["round"] > 0).sum()),
+            recheck_replications=recheck_replications,
+            rechecked=None if recheck is None else int(recheck.rechecked.sum()),
             sets=len(ensemble),
         ),
     )
-    return HistoryMatching(matching, confirmation, ensemble, waves, space, diagnostics, out, wall)
+    return HistoryMatching(
+        matching, confirmation, ensemble, recheck, waves, space, diagnostics, out, wall
+    )
 
 
 def wave_table(matching: Matching) -> pd.DataFrame:
@@ -501,9 +519,94 @@ def _met(pattern: Any, mean: float, se: float) -> bool:
     return pattern.within(mean - 2 * se) and pattern.within(mean + 2 * se)
 
 
-def ensemble_table(patterns: PatternSet, confirmation: pd.DataFrame, sets: int) -> pd.DataFrame:
-    """The first ``sets`` kept candidates (in the order drawn), numbered: the ensemble."""
+def recheck_kept(
+    runner: PatternRuns, confirmation: pd.DataFrame, replications: int, seed: int
+) -> pd.DataFrame:
+    """Run every kept candidate of ``confirmation`` again on ``seed``; write recheck.csv.
+
+    Returns:
+        ``recheck_table`` of the runs (one row per kept candidate, in the order drawn).
+    """
+    patterns = runner.patterns
     kept = confirmation[confirmation.kept].sort_values("candidate", kind="stable")
+    simulated = [p for p in patterns.patterns if p.measure.kind == "metric"]
+    measured = (
+        pd.DataFrame({"set": [], "replication": []})
+        if kept.empty
+        else runner.run(
+            runner.out / "recheck",
+            kept[patterns.fields].reset_index(drop=True),
+            replications,
+            seed,
+            simulated,
+        )
+    )
+    recheck = recheck_table(patterns, kept, measured)
+    write_table(runner.out / "recheck.csv", recheck)
+    return recheck
+
+
+def recheck_table(patterns: PatternSet, kept: pd.DataFrame, measured: pd.DataFrame) -> pd.DataFrame:
+    """Per kept candidate: each fitted figure over the recheck's fresh runs.
+
+    Args:
+        patterns: The patterns file.
+        kept: The kept rows of the confirmation table, in the order they were run.
+        measured: ``PatternRuns.run`` of their parameters (``set`` is the row of ``kept``).
+
+    Returns:
+        One row per candidate: ``candidate``, ``round``, then per fitted figure its mean over
+        the fresh runs (``{id}``), the mean's standard error (``{id}_se``, NaN with one run),
+        the relative error (``{id}_error``) and whether the mean lies within the figure's
+        uncertainty (``{id}_met``); ``rechecked``: every fitted figure met. The mean is judged
+        as it is (no margin): with fresh seeds it is an unbiased estimate of the candidate's
+        expected figure, and its standard error says how far to trust that.
+    """
+    figures = [p for p in patterns.patterns if p.use == "fit" and p.id in measured]
+    if kept.empty:
+        return pd.DataFrame(columns=["candidate", "round", "rechecked"])
+    reps = int(measured.replication.max()) + 1
+    rows = []
+    for i, (_, row) in enumerate(kept.reset_index(drop=True).iterrows()):
+        own = measured[measured.set == i]
+        out: dict[str, Any] = {"candidate": int(row.candidate), "round": int(row["round"])}
+        rechecked = True
+        for p in figures:
+            values_i = own[p.id].to_numpy(dtype=float)
+            finite = np.isfinite(values_i).all() and len(values_i) > 0
+            mean = float(np.mean(values_i)) if finite else math.nan
+            se = (
+                float(np.std(values_i, ddof=1) / math.sqrt(reps))
+                if finite and reps > 1
+                else math.nan
+            )
+            met = p.within(mean)
+            out |= {
+                p.id: mean,
+                f"{p.id}_se": se,
+                f"{p.id}_error": mean / p.value - 1 if finite else math.nan,
+                f"{p.id}_met": met,
+            }
+            rechecked &= met
+        out["rechecked"] = bool(rechecked)
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def ensemble_table(
+    patterns: PatternSet,
+    confirmation: pd.DataFrame,
+    sets: int,
+    recheck: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The first ``sets`` kept candidates (in the order drawn), numbered: the ensemble.
+
+    With a ``recheck`` (``recheck_table``), only the candidates it found meeting every fitted
+    figure on fresh seeds.
+    """
+    kept = confirmation[confirmation.kept].sort_values("candidate", kind="stable")
+    if recheck is not None:
+        kept = kept[kept.candidate.isin(recheck.candidate[recheck.rechecked])]
     kept = kept.head(sets).reset_index(drop=True)
     columns = [*patterns.fields, *(p.id for p in patterns.patterns), "implausibility"]
     table = kept[columns].copy()

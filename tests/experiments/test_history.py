@@ -198,6 +198,7 @@ def test_a_resumed_history_matching_refines_the_candidates_that_miss_a_figure(ma
     for name in ("confirmation.csv", "ensemble.csv"):
         (out / name).unlink()
     asked = [*SMALL_RUN, "--out", str(out), "--resume", "--refine", "1", "--sets", "3"]
+    asked += ["--recheck", "2"]
     done = deter_sim(*asked)
     assert done.returncode == 0, done.stderr
     confirmation = pd.read_csv(out / "confirmation.csv")
@@ -213,9 +214,73 @@ def test_a_resumed_history_matching_refines_the_candidates_that_miss_a_figure(ma
         slopes = pd.read_csv(out / "refine.csv")
         assert list(slopes.pattern) == [p.id for p in patterns.figures]
     ensemble = pd.read_csv(out / "ensemble.csv")
-    assert len(ensemble) == min(3, int(confirmation.kept.sum()))
     assert confirmation.groupby("candidate").kept.sum().max() <= 1
     assert "candidates confirmed on fresh seeds" in done.stdout
+    recheck = pd.read_csv(out / "recheck.csv")  # the recheck ran (on what was kept, if any)
+    assert sorted(recheck.candidate) == sorted(confirmation.candidate[confirmation.kept])
+    assert len(ensemble) == min(3, int(recheck.rechecked.sum()))
+
+
+def test_the_recheck_reruns_the_kept_candidates_on_seeds_of_their_own(tmp_path):
+    from sim.experiments.execution import ExecutionOptions
+    from sim.experiments.history import PatternRuns, ensemble_table, recheck_kept
+
+    patterns = load_patterns(PATTERNS)
+    base = load_scenario(
+        "baseline_2016", ["population.sellers=2000", "weeks=75", "burn_in_weeks=20"]
+    )
+    reference = load_scenario("baseline_2016")  # what the policies are told apart from
+    runner = PatternRuns(
+        patterns, base, reference, tmp_path, ExecutionOptions(workers=1, backend="serial"), False
+    )
+    confirmation = pd.DataFrame(
+        {
+            "candidate": [2, 0, 1],
+            "round": [1, 0, 0],
+            "platform.referral_rate": [0.6, 0.3, 0.9],
+            "platform.detection_rate": [0.2, 0.1, 0.4],
+            "kept": [True, True, False],
+        }
+    )
+    recheck = recheck_kept(runner, confirmation, 2, seed=7)
+    assert list(recheck.candidate) == [0, 2] and list(recheck["round"]) == [0, 1]
+    pd.testing.assert_frame_equal(recheck, pd.read_csv(tmp_path / "recheck.csv"), check_dtype=False)
+    index = pd.read_csv(tmp_path / "recheck" / "run_index.csv")
+    assert len(index) == 4 and index.seed.nunique() == 4 and (index.status == "ok").all()
+    # each candidate ran at its own parameters: more referrals where more are referred
+    assert recheck.referrals.iloc[1] > recheck.referrals.iloc[0] > 0
+    assert recheck.referrals_se.notna().all()
+    # the ensemble holds the kept candidates the recheck also found meeting every figure
+    for column in [p.id for p in patterns.patterns] + ["implausibility"]:
+        confirmation[column] = 0.0
+    recheck["rechecked"] = [False, True]
+    ensemble = ensemble_table(patterns, confirmation, 5, recheck)
+    assert list(ensemble["platform.referral_rate"]) == [0.6]
+
+
+def test_the_recheck_judges_the_mean_of_the_fresh_runs_without_margin():
+    from sim.experiments.history import recheck_table
+
+    patterns = load_patterns(PATTERNS)  # referrals 36 within 25%, listings 3e6 within 15%
+    kept = pd.DataFrame({"candidate": [4, 9], "round": [0, 2]})
+    measured = pd.DataFrame(
+        {
+            "set": [0, 0, 1, 1],
+            "replication": [0, 1, 0, 1],
+            "referrals": [40.0, 50.0, 30.0, 30.0],  # means 45 (+25%: met), 30 (-17%)
+            "listings_removed": [3.3e6, 3.5e6, 2.0e6, 3.0e6],  # 3.4e6 (+13%), 2.5e6 (-17%)
+        }
+    )
+    table = recheck_table(patterns, kept, measured).set_index("candidate")
+    assert table.loc[4, "referrals"] == 45 and table.loc[4, "referrals_error"] == pytest.approx(
+        0.25
+    )
+    assert table.loc[4, "referrals_se"] == pytest.approx(5.0)  # sd 7.07 over sqrt(2)
+    assert table.loc[4, "referrals_met"] and table.loc[4, "listings_removed_met"]
+    assert table.loc[4, "rechecked"]
+    assert table.loc[9, "referrals_met"] and not table.loc[9, "listings_removed_met"]
+    assert not table.loc[9, "rechecked"] and table.loc[9, "round"] == 2
+    assert "drunk_driving" not in table and "certainty_elasticity" not in table
 
 
 # -- measures -------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ class Matching:
     confirm_replications: int
     confirm: str
     refine: int
+    recheck: int
 
 
 class ConfirmWhat(enum.StrEnum):
@@ -121,6 +122,19 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
         ],
         0,
     ),
+    "recheck": (
+        Annotated[
+            int,
+            typer.Option(
+                "--recheck",
+                min=0,
+                max=20,
+                help="Replications of every kept candidate on seeds of their own: the ensemble "
+                "keeps only those whose mean over them meets every fitted figure (0: none).",
+            ),
+        ],
+        0,
+    ),
 }
 
 
@@ -179,6 +193,7 @@ def history_matching(
             confirm_replications=options.confirm_replications,
             confirm=str(options.confirm),
             refine_rounds=options.refine,
+            recheck_replications=options.recheck,
             resume=resume,
             force=force,
             on_wave=wave_done,
@@ -198,9 +213,15 @@ def history_matching(
         if int(confirmation["round"].max()) > 0
         else ""
     )
+    recheck = result.recheck
+    rechecked = (
+        f", {int(recheck.rechecked.sum())} of them again on {options.recheck} fresh run(s) each"
+        if recheck is not None
+        else ""
+    )
     console.print(
         f"{result.matching.stopped}; {kept} of {drawn} candidates confirmed on fresh seeds"
-        f"{refined}; ensemble of {len(result.ensemble)} sets in "
+        f"{refined}{rechecked}; ensemble of {len(result.ensemble)} sets in "
         f"[bold]{out_dir / 'ensemble.csv'}[/] ({result.wall_seconds:.0f} s)"
     )
     if len(result.ensemble) < options.sets:

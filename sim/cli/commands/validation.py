@@ -173,8 +173,9 @@ def calibrate(
     fitted values), targets.csv (the fit), calibration_history.csv (every trial point) and
     evaluations/ (their runs). history-matching writes ensemble.csv (the parameter sets that
     reproduce every pattern), waves/, design.csv, diagnostics.csv, waves.csv,
-    confirmation.csv (every candidate and refinement round), refine.csv (with --refine) and
-    nroy.png (the space left after each wave). --resume reuses every run already made.
+    confirmation.csv (every candidate and refinement round), refine.csv (with --refine),
+    recheck.csv (with --recheck) and nroy.png (the space left after each wave). --resume
+    reuses every run already made.
     """
     if method is Method.history_matching:
         from sim.cli.commands.matching import history_matching
