@@ -98,15 +98,15 @@ calibration: $(STAMP)
 
 # The plausible ensemble (docs/VALIDATION.md 1.3): history matching of baseline_2016 to
 # calibration/patterns_2016.yaml at full scale: three waves of 40 points (about 30 minutes
-# each on 2 cores), then 160 candidates confirmed on fresh seeds (about 30 minutes) and up to
-# three rounds of refinement of those that miss a figure (up to 30 minutes each), then every
-# kept candidate run twice more on seeds of its own (about 55 minutes); it copies the
-# ensemble and the tables behind it into calibration/. Interrupted, `make ensemble` resumes.
+# each on 2 cores), then 160 candidates confirmed on fresh seeds (about 30 minutes) and rounds
+# of refinement of those that miss a figure (up to 30 minutes each); every kept candidate is run
+# twice more on seeds of its own, and rounds go on (five at most) until 100 pass that recheck.
+# It copies the ensemble and the tables behind it into calibration/. Interrupted, `make ensemble` resumes.
 HM := results/history_matching_2016
 ensemble: $(STAMP)
 	$(BIN)/deter-sim calibrate baseline_2016 --method history-matching --wave-size 40 \
 	    --waves 3 --sets 100 --candidates 160 --confirm fit --confirm-replications 1 \
-	    --refine 3 --recheck 2 \
+	    --refine 5 --recheck 2 \
 	    --out $(HM) $(if $(wildcard $(HM)/history_matching.json),--resume)
 	cp $(HM)/ensemble.csv calibration/ensemble_2016.csv
 	mkdir -p calibration/history_matching_2016

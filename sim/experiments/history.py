@@ -91,7 +91,7 @@ LOOSE = (
 )
 CONFIRM = ("all", "fit")
 REFINE_SEEDS = 1000  # the seed of refinement round k is wave_seed(root, REFINE_SEEDS + k)
-RECHECK_SEEDS = 2000  # the seed of the recheck runs is wave_seed(root, RECHECK_SEEDS)
+RECHECK_SEEDS = 2000  # the recheck of round k runs on wave_seed(wave_seed(root, RECHECK_SEEDS), k)
 MAX_STEP = 0.25  # the largest move of one refined parameter in one step, on the unit cube
 
 
@@ -247,8 +247,9 @@ def calibrate_history(
             candidates are kept.
         recheck_replications: Replications of every kept candidate on seeds of their own
             (0: no recheck). The ensemble then holds only the candidates whose mean over these
-            fresh runs meets every fitted figure: the confirmation chose candidates on its
-            own runs, so their noise favoured the candidates it kept.
+            fresh runs meets every fitted figure (the confirmation chose candidates on its
+            own runs, so their noise favoured the candidates it kept), and refinement rounds
+            go on until ``sets`` candidates pass the recheck.
         resume: Finish a stopped history matching in ``out`` (same settings).
         force: Replace what ``out`` holds.
         on_wave: Called with each finished wave.
@@ -340,14 +341,25 @@ def calibrate_history(
         out / "confirm", chosen, confirm_replications, wave_seed(base.seed, 0), simulated
     )
     last = matching.waves[-1]
+    checked: list[pd.DataFrame] = []  # each round's recheck
+
+    def found(table: pd.DataFrame) -> int:
+        """The round's candidates kept (and, with a recheck, met again on fresh seeds)."""
+        if not recheck_replications:
+            return int(table.kept.sum())
+        seed = wave_seed(base.seed, RECHECK_SEEDS)
+        checked.append(recheck_round(runner, table, recheck_replications, seed))
+        return int(checked[-1].rechecked.sum())
+
     rounds = [confirm_table(patterns, chosen, measured, last, dims).assign(round=0)]
+    total = found(rounds[0])
     slopes = None
     if refine_rounds and patterns.refine:
         slopes = figure_slopes(patterns, design)
         write_table(out / "refine.csv", slopes.table)
     tracks: dict[int, Track] = {}  # per candidate refined: its slopes, updated by each step
     for k in range(1, refine_rounds + 1):
-        if slopes is None or sum(int(t.kept.sum()) for t in rounds) >= sets:
+        if slopes is None or total >= sets:
             break
         todo = to_refine(patterns, rounds[-1])
         if todo.empty:
@@ -362,14 +374,15 @@ def calibrate_history(
         )
         table = confirm_table(patterns, stepped, measured, last, dims)
         rounds.append(table.assign(candidate=todo.candidate.to_numpy(), round=k))
+        total += found(rounds[-1])
     confirmation = pd.concat(rounds, ignore_index=True)
     confirmation.insert(1, "round", confirmation.pop("round"))
     write_table(out / "confirmation.csv", confirmation)
     recheck = None
     if recheck_replications:
-        recheck = recheck_kept(
-            runner, confirmation, recheck_replications, wave_seed(base.seed, RECHECK_SEEDS)
-        )
+        recheck = pd.concat(checked, ignore_index=True).sort_values("candidate", kind="stable")
+        recheck = recheck.reset_index(drop=True)
+        write_table(out / "recheck.csv", recheck)
     ensemble = ensemble_table(patterns, confirmation, sets, recheck)
     write_table(out / "ensemble.csv", ensemble)
     wall = time.perf_counter() - started
@@ -519,31 +532,29 @@ def _met(pattern: Any, mean: float, se: float) -> bool:
     return pattern.within(mean - 2 * se) and pattern.within(mean + 2 * se)
 
 
-def recheck_kept(
-    runner: PatternRuns, confirmation: pd.DataFrame, replications: int, seed: int
+def recheck_round(
+    runner: PatternRuns, table: pd.DataFrame, replications: int, seed: int
 ) -> pd.DataFrame:
-    """Run every kept candidate of ``confirmation`` again on ``seed``; write recheck.csv.
+    """Run the kept candidates of one confirmation round again, on seeds of their own.
+
+    Round k's kept candidates run as one batch (``recheck/round-k``) on root seed
+    ``wave_seed(seed, k)``: each round's recheck is done once, whatever rounds follow.
 
     Returns:
-        ``recheck_table`` of the runs (one row per kept candidate, in the order drawn).
+        ``recheck_table`` of the runs (one row per kept candidate of the round).
     """
-    patterns = runner.patterns
-    kept = confirmation[confirmation.kept].sort_values("candidate", kind="stable")
-    simulated = [p for p in patterns.patterns if p.measure.kind == "metric"]
-    measured = (
-        pd.DataFrame({"set": [], "replication": []})
-        if kept.empty
-        else runner.run(
-            runner.out / "recheck",
-            kept[patterns.fields].reset_index(drop=True),
-            replications,
-            seed,
-            simulated,
-        )
+    kept = table[table.kept].sort_values("candidate", kind="stable")
+    if kept.empty:
+        return recheck_table(runner.patterns, kept, pd.DataFrame())
+    k = int(kept["round"].iloc[0])
+    measured = runner.run(
+        runner.out / "recheck" / f"round-{k}",
+        kept[runner.patterns.fields].reset_index(drop=True),
+        replications,
+        wave_seed(seed, k),
+        [p for p in runner.patterns.patterns if p.measure.kind == "metric"],
     )
-    recheck = recheck_table(patterns, kept, measured)
-    write_table(runner.out / "recheck.csv", recheck)
-    return recheck
+    return recheck_table(runner.patterns, kept, measured)
 
 
 def recheck_table(patterns: PatternSet, kept: pd.DataFrame, measured: pd.DataFrame) -> pd.DataFrame:
@@ -564,7 +575,7 @@ def recheck_table(patterns: PatternSet, kept: pd.DataFrame, measured: pd.DataFra
     """
     figures = [p for p in patterns.patterns if p.use == "fit" and p.id in measured]
     if kept.empty:
-        return pd.DataFrame(columns=["candidate", "round", "rechecked"])
+        return pd.DataFrame({"candidate": [], "round": [], "rechecked": []})
     reps = int(measured.replication.max()) + 1
     rows = []
     for i, (_, row) in enumerate(kept.reset_index(drop=True).iterrows()):

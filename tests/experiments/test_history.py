@@ -223,7 +223,7 @@ def test_a_resumed_history_matching_refines_the_candidates_that_miss_a_figure(ma
 
 def test_the_recheck_reruns_the_kept_candidates_on_seeds_of_their_own(tmp_path):
     from sim.experiments.execution import ExecutionOptions
-    from sim.experiments.history import PatternRuns, ensemble_table, recheck_kept
+    from sim.experiments.history import PatternRuns, ensemble_table, recheck_round
 
     patterns = load_patterns(PATTERNS)
     base = load_scenario(
@@ -242,10 +242,12 @@ def test_the_recheck_reruns_the_kept_candidates_on_seeds_of_their_own(tmp_path):
             "kept": [True, True, False],
         }
     )
-    recheck = recheck_kept(runner, confirmation, 2, seed=7)
+    rounds = [recheck_round(runner, t, 2, seed=7) for _, t in confirmation.groupby("round")]
+    recheck = pd.concat(rounds, ignore_index=True)
     assert list(recheck.candidate) == [0, 2] and list(recheck["round"]) == [0, 1]
-    pd.testing.assert_frame_equal(recheck, pd.read_csv(tmp_path / "recheck.csv"), check_dtype=False)
-    index = pd.read_csv(tmp_path / "recheck" / "run_index.csv")
+    index = pd.concat(
+        [pd.read_csv(tmp_path / "recheck" / f"round-{k}" / "run_index.csv") for k in (0, 1)]
+    )  # a batch per round, each on seeds of its own
     assert len(index) == 4 and index.seed.nunique() == 4 and (index.status == "ok").all()
     # each candidate ran at its own parameters: more referrals where more are referred
     assert recheck.referrals.iloc[1] > recheck.referrals.iloc[0] > 0
