@@ -20,7 +20,9 @@ within noise means nothing). The ranks order the policies by their medians.
 PRIM (Friedman & Fisher 1999; EMA Workbench's implementation, the ``ema`` extra) finds the box
 of parameter values in which it fails: from the peeling trajectory, the box with the largest
 coverage (share of the failing sets inside it) among those with a density (share of the sets
-inside it that fail) of at least ``DENSITY``, or the densest box if none reaches it.
+inside it that fail) of at least ``DENSITY``, or the densest box if none reaches it. Its
+restrictions that are not significant (quasi-p-value above ``QP_LIMIT``, Bryant & Lempert 2010)
+are then dropped one at a time, the least significant first.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ SALES = "counterfeit_sales_cny"
 # within the noise of the paired runs means nothing (assumption).
 MIN_AVERTED = 0.01
 DENSITY = 0.9  # the density a failure box must reach to be preferred for its coverage
+QP_LIMIT = 0.05  # the quasi-p-value above which a restriction of a failure box is dropped
 LIMIT_COLUMNS = ["parameter", "lower", "upper", "low_end", "high_end"]  # of a failure box
 NO_PRIM = "EMA Workbench's PRIM: pip install 'deter-sim[ema]'"
 GOAL_SYNTAX = re.compile(r"^\s*([a-z_]+)\s*=\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
@@ -225,7 +228,10 @@ class FailureBox:
                 f"{NO_PRIM})"
             )
         if self.limits.empty:
-            return f"{fails} in {self.failing} of {self.sets} settings, in no box PRIM can find"
+            return (
+                f"{fails} in {self.failing} of {self.sets} settings, in no box PRIM can find "
+                "with significant edges"
+            )
         return (
             f"{fails} when {' and '.join(_condition(r) for r in self.limits.itertuples())} "
             f"({self.coverage:.0%} of the settings where it fails lie in this box; "
@@ -297,6 +303,8 @@ def prim_limits(x: pd.DataFrame, cases: np.ndarray) -> tuple[pd.DataFrame, float
     trajectory = box.peeling_trajectory.reset_index(drop=True)
     dense = trajectory[trajectory.density >= DENSITY]
     chosen = int(dense.coverage.idxmax()) if len(dense) else int(trajectory.density.idxmax())
+    chosen = _significant(box, chosen)
+    trajectory = box.peeling_trajectory.reset_index(drop=True)
     initial, limits = box.box_lims[0], box.box_lims[chosen]
     rows = []
     for name in x.columns:
@@ -317,6 +325,31 @@ def prim_limits(x: pd.DataFrame, cases: np.ndarray) -> tuple[pd.DataFrame, float
         float(trajectory.coverage[chosen]),
         float(trajectory.density[chosen]),
     )
+
+
+def _significant(box: Any, chosen: int) -> int:
+    """Drop the chosen box's restrictions that are not significant; the box left (its index).
+
+    A restriction stays when one of its edges has a quasi-p-value (Bryant & Lempert 2010: a
+    one-sided binomial test of the box's density against the box without that edge) of at
+    most ``QP_LIMIT``. The least significant restriction is dropped first, then the rest are
+    tested again: with a few dozen sets, peeling also cuts along parameters that do not matter.
+    """
+    if not all(hasattr(box, name) for name in ("select", "drop_restriction", "qp")):
+        return chosen  # an EMA Workbench without quasi-p-values: the box as peeled
+    box.select(chosen)
+    current = chosen
+    while True:
+        qp = box.qp[current]
+        worst, value = None, QP_LIMIT
+        for name, (lower, upper) in qp.items():
+            edges = [q for q in (lower, upper) if q >= 0]  # -1: that edge is not restricted
+            if edges and min(edges) > value:
+                worst, value = name, min(edges)
+        if worst is None:
+            return current
+        box.drop_restriction(worst, current)
+        current = len(box.box_lims) - 1
 
 
 def boxes_table(boxes: list[FailureBox], goal: Goal) -> pd.DataFrame:

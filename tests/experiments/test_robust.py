@@ -150,6 +150,20 @@ def test_prim_finds_the_region_where_a_policy_fails_and_no_other():
     assert "market.demand_elasticity <= 1." in sentence
 
 
+@pytest.mark.integration
+def test_prim_keeps_only_the_significant_edges_of_a_box_found_in_few_noisy_sets():
+    pytest.importorskip("ema_workbench")
+    from sim.experiments.robust import prim_limits
+
+    rng = np.random.default_rng(1)  # 50 sets, 12 parameters, one matters; a tenth mislabelled
+    x = pd.DataFrame({f"p{i}": rng.uniform(0, 1, 50) for i in range(12)})
+    cases = ((x.p0 < 0.4) ^ (rng.uniform(size=50) < 0.1)).to_numpy()
+    limits, coverage, density = prim_limits(x, cases)
+    assert list(limits.parameter) == ["p0"]  # peeling alone also cut along four others
+    assert 0.3 <= limits.upper.iloc[0] <= 0.5 and limits.lower.iloc[0] == limits.low_end.iloc[0]
+    assert coverage >= 0.85 and density >= 0.85
+
+
 def test_a_policy_that_always_or_never_fails_needs_no_box():
     sets, ensemble = _failing_below(10.0)  # fails everywhere
     (always,) = failure_boxes(sets, ensemble)
