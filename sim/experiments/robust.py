@@ -352,6 +352,68 @@ def _significant(box: Any, chosen: int) -> int:
         current = len(box.box_lims) - 1
 
 
+def drivers(sets: pd.DataFrame, ensemble: pd.DataFrame, goal: Goal) -> pd.DataFrame:
+    """How each policy's effect goes with each parameter across the sets.
+
+    Spearman's rank correlation of the policy's change with each parameter, its p-value, and
+    the p-value after Holm's correction over the parameters of that policy. Where a box cannot
+    say where a policy fails (its failures spread over several parameters), this says which
+    parameters its effect follows.
+
+    Returns:
+        One row per policy and parameter: ``scenario, parameter, rho, p_value, p_holm,
+        better_where`` (``higher`` or ``lower``: where the parameter makes the change more
+        favourable to the goal), sorted by policy then ``p_value``.
+    """
+    from scipy.stats import spearmanr
+
+    params = parameter_columns(ensemble)
+    x = ensemble.set_index(SET_COLUMN)[params].astype(float)
+    rows = []
+    for scenario, group in sets.groupby("scenario", sort=False):
+        change = group.set_index(SET_COLUMN).change.reindex(x.index)
+        ok = change.notna()
+        found = []
+        for name in params:
+            values = x.loc[ok, name]
+            if values.nunique() < 3 or change[ok].nunique() < 3:
+                continue
+            rho, p_value = spearmanr(values, change[ok])
+            favourable = rho < 0 if goal.change < 0 else rho > 0
+            found.append(
+                {
+                    "scenario": scenario,
+                    "parameter": name,
+                    "rho": float(rho),
+                    "p_value": float(p_value),
+                    "better_where": "higher" if favourable else "lower",
+                }
+            )
+        found.sort(key=lambda row: row["p_value"])
+        running = 0.0  # Holm: the k-th smallest p times (m - k), never below an earlier one
+        for k, row in enumerate(found):
+            running = max(running, min(1.0, (len(found) - k) * row["p_value"]))
+            row["p_holm"] = running
+        rows += found
+    columns = ["scenario", "parameter", "rho", "p_value", "p_holm", "better_where"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def driver_sentence(table: pd.DataFrame, scenario: str, goal: Goal) -> str | None:
+    """'strict does better where beliefs.w_public is higher (rank correlation -0.44), ...'."""
+    own = table[(table.scenario == scenario) & (table.p_holm <= 0.05)]
+    if own.empty:
+        return None
+    parts = [
+        f"{row.parameter} is {row.better_where} (rank correlation {row.rho:+.2f})"
+        for row in own.itertuples()
+    ]
+    return (
+        f"{scenario} does better against the goal ({goal.words()}) where "
+        f"{', '.join(parts)} (Holm-corrected p at most 0.05 over the parameters)"
+    )
+
+
 def boxes_table(boxes: list[FailureBox], goal: Goal) -> pd.DataFrame:
     """The failure boxes as one table: a row per restricted parameter (or one per policy)."""
     rows = []
@@ -383,12 +445,14 @@ class Robust:
     sets: pd.DataFrame  # per_set
     ranking: pd.DataFrame
     boxes: list[FailureBox]
+    drivers: pd.DataFrame  # ``drivers``
 
     def write(self, folder: Path) -> None:
-        """Write ``robust.csv``, ``robust_sets.csv``, ``failure_boxes.csv`` and ``compare.csv``."""
+        """Write the ranking, the sets, the failure boxes, the drivers and the comparison."""
         write_table(folder / "robust.csv", self.ranking)
         write_table(folder / "robust_sets.csv", self.sets)
         write_table(folder / "failure_boxes.csv", self.boxes_table)
+        write_table(folder / "drivers.csv", self.drivers)
         write_table(folder / "compare.csv", self.comparison.table)
 
     @property
@@ -419,7 +483,11 @@ class Robust:
             )
         order = {name: k for k, name in enumerate(self.ranking.scenario)}
         boxes = sorted(self.boxes, key=lambda box: order[box.scenario])
-        lines += [box.sentence(self.goal) + "." for box in boxes]
+        for box in boxes:
+            lines.append(box.sentence(self.goal) + ".")
+            if 0 < box.failing < box.sets:
+                found = driver_sentence(self.drivers, box.scenario, self.goal)
+                lines += [found + "."] if found else []
         return lines
 
 
@@ -467,4 +535,6 @@ def robust_over_ensemble(
         on_runs=on_runs,
     )
     sets = per_set(comparison.summary, comparison.baseline, goal)
-    return Robust(comparison, goal, sets, ranking(sets, goal), failure_boxes(sets, ensemble))
+    boxes = failure_boxes(sets, ensemble)
+    found = drivers(sets, ensemble, goal)
+    return Robust(comparison, goal, sets, ranking(sets, goal), boxes, found)

@@ -164,6 +164,29 @@ def test_prim_keeps_only_the_significant_edges_of_a_box_found_in_few_noisy_sets(
     assert coverage >= 0.85 and density >= 0.85
 
 
+def test_drivers_name_the_parameter_a_policy_s_effect_follows_and_correct_for_many():
+    from sim.experiments.robust import driver_sentence, drivers
+
+    sets, ensemble = _failing_below(1.5, n=60)
+    rng = np.random.default_rng(3)  # the effect deepens with demand elasticity, plus noise
+    sets["change"] = -0.2 * ensemble["market.demand_elasticity"] + rng.normal(0, 0.1, 60)
+    table = drivers(sets, ensemble, Goal(SALES, -0.5)).set_index("parameter")
+    first = table.loc["market.demand_elasticity"]
+    assert first.rho < -0.8 and first.better_where == "higher" and first.p_holm < 1e-6
+    assert table.index[0] == "market.demand_elasticity"  # sorted by p-value
+    # Holm: the k-th smallest p-value times the parameters left, never below an earlier one
+    p = table.p_value.to_numpy()
+    expected = np.maximum.accumulate(np.minimum(1, p * np.arange(len(p), 0, -1)))
+    np.testing.assert_allclose(table.p_holm, expected)
+    assert (table.drop(index="market.demand_elasticity").p_holm > 0.05).all()
+    sentence = driver_sentence(table.reset_index(), "p", Goal(SALES, -0.5))
+    assert "where market.demand_elasticity is higher (rank correlation -0.8" in sentence
+    assert "w_own" not in sentence
+    # for a goal that is a rise the same correlation makes the policy better where it is lower
+    rise = drivers(sets, ensemble, Goal(SALES, 0.1)).set_index("parameter")
+    assert rise.loc["market.demand_elasticity", "better_where"] == "lower"
+
+
 def test_a_policy_that_always_or_never_fails_needs_no_box():
     sets, ensemble = _failing_below(10.0)  # fails everywhere
     (always,) = failure_boxes(sets, ensemble)
@@ -210,6 +233,7 @@ def test_robust_ranks_policies_over_an_ensemble_and_writes_its_tables(tmp_path):
     assert len(pd.read_csv(out / "robust_sets.csv")) == 4
     assert (out / "robust.png").stat().st_size > 10_000
     assert (out / "failure_boxes.csv").exists() and (out / "compare.csv").exists()
+    assert (out / "drivers.csv").exists()
 
 
 def test_robust_refuses_a_bad_goal_in_one_line_before_running(tmp_path):

@@ -212,7 +212,14 @@ GoalOpt = Annotated[
         "its change, e.g. counterfeit_sales_cny=-50%.",
     ),
 ]
-ROBUST_FILES = ["robust.csv", "robust_sets.csv", "failure_boxes.csv", "compare.csv", "robust.png"]
+ROBUST_FILES = [
+    "robust.csv",
+    "robust_sets.csv",
+    "failure_boxes.csv",
+    "drivers.csv",
+    "compare.csv",
+    "robust.png",
+]
 
 
 @app.command(name="robust")
@@ -249,8 +256,9 @@ def robust_command(
     seeds). Policies are ranked by their effect on the goal's metric and by the enforcement
     CNY they add per CNY of counterfeit sales averted, with the share of settings in which each
     is best; PRIM (EMA Workbench, the ema extra) finds the parameter box in which each fails
-    the goal. Writes robust.csv (the ranking), robust_sets.csv (each policy on each set),
-    failure_boxes.csv, compare.csv (every metric compared) and robust.png.
+    the goal, and drivers.csv which parameters each policy's effect follows (rank correlations).
+    Writes robust.csv (the ranking), robust_sets.csv (each policy on each set),
+    failure_boxes.csv, drivers.csv, compare.csv (every metric compared) and robust.png.
     """
     from sim.cli.views import robust_table
     from sim.experiments.compare import DEFAULT_FOLDER
