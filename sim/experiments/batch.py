@@ -264,6 +264,60 @@ class Batch:
         except OSError as exc:
             raise UnwritableError(self.out, exc) from exc
 
+    def adopt(self, source: Path) -> int:
+        """Take the runs another batch folder already made that this batch would make again.
+
+        A run is the same when the batch's base scenario, the engine, the point's changes and
+        the seed are: it would give the same rows (runs are reproducible), so they are copied
+        with this batch's run and point numbers. Only runs the source finished are taken;
+        those already here are kept. Call after ``prepare``.
+
+        Returns:
+            The runs taken.
+
+        Raises:
+            FolderError: ``source`` is not a batch folder.
+        """
+        import json
+
+        try:
+            record = json.loads((source / BATCH_FILE).read_text())["signature"]
+            index = read_table(source / "run_index.csv")
+        except (OSError, ValueError, KeyError) as exc:
+            raise FolderError(
+                source, f"not a finished batch folder to take runs from ({exc})"
+            ) from None
+        mine = self.signature()
+        if (record.get("base_scenario_sha256"), record.get("engine")) != (
+            mine["base_scenario_sha256"],
+            self.engine,
+        ):
+            return 0
+
+        def key(changes: Any, seed: int) -> str:
+            return json.dumps([changes, int(seed)], sort_keys=True)
+
+        theirs = {}
+        for row in index[index.status == "ok"].itertuples():
+            path = (
+                source / RUNS_DIR / f"point-{row.point:05d}" / f"rep-{row.replication:04d}.parquet"
+            )
+            if path.exists():
+                theirs[key(record["points"][row.point][1], row.seed)] = path
+        mine_points = json.loads(json.dumps(mine["points"]))  # as batch.json reads back
+        taken = 0
+        for spec in self.specs():
+            path = Path(spec.path)
+            found = theirs.get(key(mine_points[spec.point][1], spec.seed))
+            if found is None or path.exists():
+                continue
+            frame = read_table(found)
+            frame["run_id"], frame["point"] = spec.run_id, spec.point
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_table(path, frame)
+            taken += 1
+        return taken
+
     def points_table(self) -> pd.DataFrame:
         """One row per point: its number, label and the value of every varied parameter."""
         names = list(dict.fromkeys(n for _, changes in self.points for n in changes))
@@ -493,6 +547,7 @@ def run_batch(
     resume: bool = False,
     force: bool = False,
     on_done: Callable[[int, int], None] | None = None,
+    reuse: Path | None = None,
 ) -> BatchResult:
     """Prepare the folder, run what is not done yet, write the result tables and the manifest.
 
@@ -503,12 +558,16 @@ def run_batch(
         resume: Finish an interrupted batch in its folder.
         force: Replace the batch its folder holds.
         on_done: Progress callback (runs finished, runs in all).
+        reuse: Another batch folder whose identical runs are taken instead of run again
+            (``Batch.adopt``).
 
     Returns:
         The result.
     """
     started = time.perf_counter()
     batch.prepare(resume=resume, force=force)
+    if reuse is not None:
+        batch.adopt(reuse)
     index = execute_retrying(batch, options, on_done)
     table = outputs(batch, index)
     wall = time.perf_counter() - started

@@ -148,6 +148,7 @@ def compare_on_ensemble(
     force: bool = False,
     resume: bool = False,
     on_runs: Callable[[int, int], None] | None = None,
+    reuse: Path | None = None,
 ) -> EnsembleComparison:
     """Run every scenario on every set (the first scenario is the baseline) and compare.
 
@@ -161,6 +162,7 @@ def compare_on_ensemble(
         force: Replace a batch the folder holds.
         resume: Finish the same batch in the folder.
         on_runs: Progress (runs finished, in all).
+        reuse: Another batch folder whose identical runs are taken instead of run again.
 
     Raises:
         OptionError: the scenarios differ in more than their policy.
@@ -175,7 +177,7 @@ def compare_on_ensemble(
     }
     result = run_points(
         points, baseline, out, "ensemble", definition, options,
-        resume=resume, force=force, on_runs=on_runs,
+        resume=resume, force=force, on_runs=on_runs, reuse=reuse,
     )  # fmt: skip
     summary = result.batch.replication_summaries()
     labels = [label for label, _ in points]
@@ -390,6 +392,7 @@ def run_points(
     resume: bool = False,
     force: bool = False,
     on_runs: Callable[[int, int], None] | None = None,
+    reuse: Path | None = None,
 ) -> BatchResult:
     """Run the points of an experiment over an ensemble as one batch in ``out``.
 
@@ -400,7 +403,13 @@ def run_points(
     """
     batch = Batch(out, kind, base, points, base.replications, definition, options.engine)
     result = run_batch(
-        batch, options, lambda b, i: None, resume=resume, force=force, on_done=on_runs
+        batch,
+        options,
+        lambda b, i: None,
+        resume=resume,
+        force=force,
+        on_done=on_runs,
+        reuse=reuse,
     )
     failed = result.index[result.index.status != "ok"]
     if len(failed):

@@ -502,6 +502,7 @@ def robust_over_ensemble(
     force: bool = False,
     resume: bool = False,
     on_runs: Any = None,
+    reuse: Path | None = None,
 ) -> Robust:
     """Run the baseline and the policies on every set; rank them and find where each fails.
 
@@ -515,6 +516,7 @@ def robust_over_ensemble(
         force: Replace a batch the folder holds.
         resume: Finish the same batch in the folder.
         on_runs: Progress (runs finished, in all).
+        reuse: Another batch folder whose identical runs are taken instead of run again.
 
     Raises:
         OptionError: fewer than two scenarios, or the scenarios differ in more than their
@@ -533,6 +535,7 @@ def robust_over_ensemble(
         force=force,
         resume=resume,
         on_runs=on_runs,
+        reuse=reuse,
     )
     sets = per_set(comparison.summary, comparison.baseline, goal)
     boxes = failure_boxes(sets, ensemble)

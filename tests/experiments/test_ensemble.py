@@ -121,6 +121,35 @@ def test_one_set_at_the_baselines_values_gives_the_ordinary_comparison(tmp_path)
         assert a == pytest.approx(b, rel=1e-9), metric
 
 
+def test_runs_of_a_changed_ensemble_are_taken_from_an_earlier_batch_where_identical(tmp_path):
+    scenarios = [tiny("baseline_2016"), tiny("strict")]
+    old = ENSEMBLE.head(2)
+    compare_on_ensemble(scenarios, old, tmp_path / "old", SERIAL)
+    # the changed file: the old set 1 comes first (renumbered 0), then a new set
+    new = pd.concat([ENSEMBLE.iloc[[1]], ENSEMBLE.iloc[[2]]], ignore_index=True)
+    new[SET_COLUMN] = [0, 1]
+    reused = compare_on_ensemble(scenarios, new, tmp_path / "new", SERIAL, reuse=tmp_path / "old")
+    fresh = compare_on_ensemble(scenarios, new, tmp_path / "fresh", SERIAL)
+    index = pd.read_csv(tmp_path / "new" / "run_index.csv")
+    labels = pd.read_csv(tmp_path / "new" / "points.csv").set_index("point").label
+    taken = set(labels[index.point[index.resumed]])
+    assert taken == {"baseline_2016/set-0", "strict/set-0"}  # the shared set only
+    pd.testing.assert_frame_equal(reused.table, fresh.table)
+    rows = reused.batch.batch.timeseries()
+    pd.testing.assert_frame_equal(rows, fresh.batch.batch.timeseries())
+
+
+def test_runs_to_reuse_from_a_folder_that_holds_none_get_one_line(tmp_path):
+    path = _write(tmp_path, ENSEMBLE)
+    done = deter_sim(
+        "compare", "baseline_2016", "strict", "--ensemble", str(path),
+        "--reuse-runs", str(tmp_path / "nothing"), "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--reuse-runs" in done.stderr and "nothing" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
+
+
 def test_compare_over_an_ensemble_prints_ranges_and_writes_compare_csv(tmp_path):
     path = _write(tmp_path, ENSEMBLE)
     out = tmp_path / "out"

@@ -44,6 +44,28 @@ AllowDifferentOpt = Annotated[
 ]
 
 
+ReuseOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--reuse-runs",
+        help="With --ensemble: an earlier result folder over an ensemble whose runs of the same "
+        "scenario, parameter set and seed are taken instead of run again (after the ensemble "
+        "file changed).",
+    ),
+]
+
+
+def reuse_folder(path: Path | None) -> Path | None:
+    """The batch folder of ``--reuse-runs`` (a result folder's ``ensemble/``, or itself)."""
+    if path is None:
+        return None
+    for folder in (path / "ensemble", path):
+        if (folder / "batch.json").is_file() and (folder / "run_index.csv").is_file():
+            return folder
+    fail(f"--reuse-runs: {path} holds no finished runs over an ensemble (no batch.json)")
+    return None
+
+
 class PlotKind(StrEnum):
     """Figures ``deter-sim plot`` draws."""
 
@@ -87,6 +109,7 @@ def compare_over_ensemble(
     force: bool,
     execution: ExecutionOptions,
     resume: bool = False,
+    reuse: Path | None = None,
 ) -> None:
     """``compare --ensemble``: every scenario on every set; the changes over the ensemble."""
     from sim.cli.views import ensemble_table
@@ -96,6 +119,7 @@ def compare_over_ensemble(
 
     table = load_ensemble(ensemble, sets)
     items = _ensemble_scenarios(inputs, overrides, baseline)
+    reuse = reuse_folder(reuse)
     if resume:
         folder = out if out is not None else DEFAULT_FOLDER
     else:
@@ -116,6 +140,7 @@ def compare_over_ensemble(
             force=force,
             resume=resume,
             on_runs=on_runs,
+            reuse=reuse,
         )
     )
     for name in result.scenarios[1:]:
@@ -150,6 +175,7 @@ def compare_command(
             help="With --ensemble: finish an interrupted batch in --out, reusing its runs.",
         ),
     ] = False,
+    reuse: ReuseOpt = None,
 ) -> None:
     """Compare scenarios with a baseline, paired on common seeds; write compare.csv.
 
@@ -165,11 +191,23 @@ def compare_command(
     chosen = metric_list(metrics) if metrics else None
     if ensemble is not None:
         compare_over_ensemble(
-            inputs, ensemble, sets, baseline, chosen, overrides, out, force, execution, resume
+            inputs,
+            ensemble,
+            sets,
+            baseline,
+            chosen,
+            overrides,
+            out,
+            force,
+            execution,
+            resume,
+            reuse,
         )
         return
     if resume:
         fail("--resume: only a comparison over an ensemble (--ensemble) is a resumable batch")
+    if reuse is not None:
+        fail("--reuse-runs: only a comparison over an ensemble (--ensemble) reuses runs")
     result, folder = comparison(
         inputs,
         baseline,
@@ -249,6 +287,7 @@ def robust_command(
     ] = None,
     force: ForceOpt = False,
     resume: ResumeOpt = False,
+    reuse: ReuseOpt = None,
 ) -> None:
     """Rank policies over an ensemble of plausible settings, and find where each fails.
 
@@ -269,6 +308,7 @@ def robust_command(
 
     wanted = parse_goal(goal)
     table = load_ensemble(ensemble, sets)
+    reuse = reuse_folder(reuse)
     items = _ensemble_scenarios(inputs, overrides, baseline)
     if len(items) < 2:
         fail("robust: give the baseline and at least one policy")
@@ -299,6 +339,7 @@ def robust_command(
             force=force,
             resume=resume,
             on_runs=on_runs,
+            reuse=reuse,
         )
     )
     console.print(robust_table(result.ranking, len(table)))
