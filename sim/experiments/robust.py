@@ -524,13 +524,11 @@ def robust_over_ensemble(
     """
     if len(scenarios) < 2:
         raise OptionError("robust", "", "give the baseline and at least one policy")
-    metrics = list(dict.fromkeys([goal.metric, SALES, COST]))
-    comparison = compare_on_ensemble(
+    comparison = compare_on_ensemble(  # every metric: its compare.csv is compare's
         scenarios,
         ensemble,
         out,
         options,
-        metrics=metrics,
         ensemble_source=ensemble_source,
         force=force,
         resume=resume,

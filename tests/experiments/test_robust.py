@@ -234,6 +234,8 @@ def test_robust_ranks_policies_over_an_ensemble_and_writes_its_tables(tmp_path):
     assert (out / "robust.png").stat().st_size > 10_000
     assert (out / "failure_boxes.csv").exists() and (out / "compare.csv").exists()
     assert (out / "drivers.csv").exists()
+    compared = pd.read_csv(out / "compare.csv")  # every metric, as compare writes it
+    assert {"active_sellers", "price_index", SALES}.issubset(set(compared.metric))
 
 
 def test_robust_refuses_a_bad_goal_in_one_line_before_running(tmp_path):
