@@ -101,7 +101,8 @@ calibration: $(STAMP)
 # each on 2 cores), then 160 candidates confirmed on fresh seeds (about 30 minutes) and rounds
 # of refinement of those that miss a figure (up to 30 minutes each); every kept candidate is run
 # twice more on seeds of its own, and rounds go on (five at most) until 100 pass that recheck.
-# It copies the ensemble and the tables behind it into calibration/. Interrupted, `make ensemble` resumes.
+# About 5 hours in all. It copies the ensemble and the tables behind it into calibration/.
+# Interrupted, `make ensemble` resumes.
 HM := results/history_matching_2016
 ensemble: $(STAMP)
 	$(BIN)/deter-sim calibrate baseline_2016 --method history-matching --wave-size 40 \
