@@ -419,8 +419,8 @@ def write_brief(
             if robust is not None:
                 sets = len(robust.comparison.ensemble)
                 title = f"How sure are we: across {sets} plausible settings of the model"
-                over = (
-                    f"deter-sim {__version__} | scenarios {', '.join(robust.comparison.scenarios)}"
+                over = (  # the scenarios are named on the page: a footer of one line
+                    f"deter-sim {__version__} | {len(robust.comparison.scenarios)} scenarios"
                     f" on {sets} parameter sets of {robust.comparison.source or 'an ensemble'}, "
                     f"{robust.comparison.summary.replication.nunique()} replication(s) each, "
                     f"paired on common seeds | baseline {robust.comparison.baseline}"
