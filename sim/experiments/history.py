@@ -10,12 +10,14 @@ seeds: a candidate whose every matched pattern, measured over its replications, 
 the pattern's uncertainty (even after two standard errors of the Monte Carlo mean) joins the
 ensemble. Held-out patterns are measured and reported, never used to choose.
 
-*Refinement* (``refine_rounds``): a candidate that misses a fitted figure takes one
-Gauss-Newton step on the parameters the patterns file lists under ``refine`` (the rates the
-figures pin), along the figures' log-linear slopes fitted over every wave's design points,
-and is confirmed again on fresh seeds; up to ``refine_rounds`` times. Its other parameters are
-kept, so the ensemble still spans the space left; the range patterns are judged again at the
-refined point.
+*Refinement* (``refine_rounds``; the step is ``sim.experiments.refinement``): a candidate
+that misses a fitted figure takes one Gauss-Newton step on the parameters the patterns file
+lists under ``refine`` (the rates the figures pin), along the figures' log-linear slopes fitted
+over every wave's design points, and is confirmed again on fresh seeds; up to
+``refine_rounds`` times. Its other parameters are kept, so the ensemble still spans the space
+left; the range patterns are judged again at the refined point. *Recheck*
+(``recheck_replications``): every kept candidate runs again on seeds of its own, and the
+ensemble keeps those whose mean over these runs meets every fitted figure.
 
 Layout of a history-matching folder::
 
@@ -29,6 +31,8 @@ Layout of a history-matching folder::
     confirm-refine-K/       the batch of refinement round K (if --refine)
     refine.csv              the figures' slopes the refinement steps along (if --refine)
     confirmation.csv        per candidate and round: parameters, patterns measured, kept or not
+    recheck/round-K/        the batch rechecking round K's kept candidates (if --recheck)
+    recheck.csv             per kept candidate: its figures over the recheck's fresh runs
     ensemble.csv            the accepted parameter sets (set_id, parameters, patterns)
     manifest.json
 """
@@ -46,7 +50,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.errors import DeterSimError
 from sim.experiments.batch import Batch, execute_retrying
 from sim.experiments.execution import ExecutionOptions
 from sim.experiments.folders import claim_batch_folder
@@ -72,6 +75,13 @@ from sim.experiments.patterns import (
     variants,
 )
 from sim.experiments.provenance import manifest
+from sim.experiments.refinement import (
+    TooFewRunsError,
+    Track,
+    figure_slopes,
+    refined,
+    to_refine,
+)
 from sim.experiments.store import write_json, write_table
 from sim.scenario import Scenario, resolved_yaml
 
@@ -92,11 +102,6 @@ LOOSE = (
 CONFIRM = ("all", "fit")
 REFINE_SEEDS = 1000  # the seed of refinement round k is wave_seed(root, REFINE_SEEDS + k)
 RECHECK_SEEDS = 2000  # the recheck of round k runs on wave_seed(wave_seed(root, RECHECK_SEEDS), k)
-MAX_STEP = 0.25  # the largest move of one refined parameter in one step, on the unit cube
-
-
-class TooFewRunsError(DeterSimError):
-    """Too many runs of a wave failed for its emulators to be trusted."""
 
 
 @dataclass
@@ -623,123 +628,6 @@ def ensemble_table(
     table = kept[columns].copy()
     table.insert(0, SET_COLUMN, range(len(table)))
     return table
-
-
-@dataclass(frozen=True)
-class Slopes:
-    """The fitted figures' log-linear slopes in the refined parameters.
-
-    ``matrix[j, k]``: the change of figure j on its emulated scale per unit of refined
-    parameter k on the unit cube; ``table``: the slopes with each fit's R^2 and residual
-    standard deviation (one row per figure).
-    """
-
-    matrix: np.ndarray
-    columns: list[int]
-    table: pd.DataFrame
-
-
-def figure_slopes(patterns: PatternSet, design: pd.DataFrame) -> Slopes:
-    """Least-squares slopes of the fitted figures over every wave's design points.
-
-    Each figure on its emulated scale (log for counts) is regressed on all the uncertain
-    parameters on the unit cube (log-scale ranges are linear in the log), with an intercept,
-    over the design points where every figure was measured.
-    """
-    figures, dims = patterns.figures, patterns.dimensions
-    outputs = np.column_stack([emulated(p, design[p.id].to_numpy(float)) for p in figures])
-    ok = np.isfinite(outputs).all(axis=1)
-    unit = to_unit(dims, design.loc[ok, patterns.fields].reset_index(drop=True))
-    if ok.sum() <= unit.shape[1] + 1:
-        raise TooFewRunsError(
-            f"refinement needs more than {unit.shape[1] + 1} design points with every figure "
-            f"measured, not {int(ok.sum())}"
-        )
-    x = np.column_stack([np.ones(len(unit)), unit])
-    coef, *_ = np.linalg.lstsq(x, outputs[ok], rcond=None)
-    residuals = outputs[ok] - x @ coef
-    columns = [patterns.fields.index(f) for f in patterns.refine]
-    matrix = coef[1:][columns].T
-    table = pd.DataFrame(matrix, columns=patterns.refine)
-    table.insert(0, "pattern", [p.id for p in figures])
-    table["r2"] = 1 - residuals.var(axis=0) / outputs[ok].var(axis=0)
-    table["residual_sd"] = residuals.std(axis=0)
-    table["points"] = int(ok.sum())
-    return Slopes(matrix, columns, table)
-
-
-def to_refine(patterns: PatternSet, table: pd.DataFrame) -> pd.DataFrame:
-    """The candidates of a round that a refinement step may fix.
-
-    Those not kept that miss at least one fitted figure and have every figure measured (a
-    candidate that misses only a range pattern has nothing for the step to aim at).
-    """
-    figures = patterns.figures
-    measured = np.isfinite(table[[p.id for p in figures]].to_numpy(float)).all(axis=1)
-    missed = ~table[[f"{p.id}_met" for p in figures]].to_numpy(bool).all(axis=1)
-    return table[~table.kept.to_numpy(bool) & measured & missed].reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class Track:
-    """A refined candidate's slopes and where its last step started.
-
-    ``unit``: its refined coordinates on the unit cube; ``figures``: its figures on their
-    emulated scale.
-    """
-
-    matrix: np.ndarray
-    unit: np.ndarray
-    figures: np.ndarray
-
-
-def refined(
-    patterns: PatternSet,
-    table: pd.DataFrame,
-    slopes: Slopes,
-    tracks: dict[int, Track] | None = None,
-) -> pd.DataFrame:
-    """Each candidate of ``table`` after one Gauss-Newton step towards the fitted figures.
-
-    The step is the least-squares (minimum-norm) solution of ``matrix @ step = observed -
-    measured`` on the figures' emulated scale, taken on the unit cube, shortened so that no
-    parameter moves more than ``MAX_STEP`` of its range, and kept inside the ranges searched.
-    ``matrix`` starts as the slopes fitted over the waves; a candidate stepped before (in
-    ``tracks``, by its ``candidate`` number) has it corrected by Broyden's update with what
-    its last step did to its figures. ``tracks`` is updated with this step.
-
-    Returns:
-        The parameters, one row per candidate.
-    """
-    figures, dims = patterns.figures, patterns.dimensions
-    tracks = {} if tracks is None else tracks
-    unit = to_unit(dims, table[patterns.fields])
-    target = np.array([(o.low + o.high) / 2 for o in (p.observation() for p in figures)])
-    measured = np.column_stack([emulated(p, table[p.id].to_numpy(float)) for p in figures])
-    numbers = table["candidate"] if "candidate" in table else pd.Series(range(len(table)))
-    for i, number in enumerate(numbers.to_numpy(int)):
-        here, now = unit[i, slopes.columns].copy(), measured[i]
-        track = tracks.get(number)
-        matrix = slopes.matrix if track is None else broyden(track, here, now)
-        step, *_ = np.linalg.lstsq(matrix, target - now, rcond=None)
-        step *= min(1.0, MAX_STEP / max(float(np.abs(step).max()), 1e-12))
-        unit[i, slopes.columns] = np.clip(here + step, 0.0, 1.0)
-        tracks[number] = Track(matrix, here, now)
-    return to_values(dims, unit)
-
-
-def broyden(track: Track, unit: np.ndarray, figures: np.ndarray) -> np.ndarray:
-    """Broyden's (1965) rank-one update of ``track``'s slopes by the step that led to ``unit``.
-
-    The updated slopes reproduce the change of the figures over the step exactly and are
-    unchanged across it.
-    """
-    moved = unit - track.unit
-    length = float(moved @ moved)
-    if length == 0.0:
-        return track.matrix
-    change = figures - track.figures
-    return track.matrix + np.outer(change - track.matrix @ moved, moved) / length
 
 
 def emulated_implausibility(

@@ -123,7 +123,7 @@ def test_a_bad_patterns_file_gives_one_line_and_exit_2(tmp_path):
 
 # -- refinement ----------------------------------------------------------------------------------
 def test_refinement_steps_onto_the_figures_along_known_slopes():
-    from sim.experiments.history import MAX_STEP, figure_slopes, refined, to_refine
+    from sim.experiments.refinement import MAX_STEP, figure_slopes, refined, to_refine
 
     patterns = load_patterns(PATTERNS)  # two rates refined, two figures
     dims = patterns.dimensions
@@ -163,7 +163,7 @@ def test_refinement_steps_onto_the_figures_along_known_slopes():
 
 
 def test_broyden_corrects_wrong_slopes_until_the_figures_are_met():
-    from sim.experiments.history import Slopes, Track, broyden, refined
+    from sim.experiments.refinement import Slopes, Track, broyden, refined
 
     patterns = load_patterns(PATTERNS)
     dims = patterns.dimensions
