@@ -557,7 +557,7 @@ def recheck_round(
         kept[runner.patterns.fields].reset_index(drop=True),
         replications,
         wave_seed(seed, k),
-        [p for p in runner.patterns.patterns if p.measure.kind == "metric"],
+        confirmed_patterns(runner.patterns, "fit"),
     )
     return recheck_table(runner.patterns, kept, measured)
 
@@ -578,9 +578,9 @@ def recheck_table(patterns: PatternSet, kept: pd.DataFrame, measured: pd.DataFra
         as it is (no margin): with fresh seeds it is an unbiased estimate of the candidate's
         expected figure, and its standard error says how far to trust that.
     """
-    figures = [p for p in patterns.patterns if p.use == "fit" and p.id in measured]
     if kept.empty:
         return pd.DataFrame({"candidate": [], "round": [], "rechecked": []})
+    figures = patterns.figures
     reps = int(measured.replication.max()) + 1
     rows = []
     for i, (_, row) in enumerate(kept.reset_index(drop=True).iterrows()):
