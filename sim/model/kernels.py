@@ -10,13 +10,7 @@ Kernels are compiled by numba on first use and cached on disk beside this module
 ``NUMBA_CACHE_DIR``), so later runs start at once. They follow numpy's error model (a division
 by zero gives an infinity, not an exception; none can occur in them). Floating-point work of
 the decision rule and of the belief updates is single precision, as the arrays it reads (ODD
-7.1); the binomial draws work in double precision.
-
-The platform's binomial draws (ODD 4.3) are exact: inversion when the mean is small, and
-Hormann's BTRS rejection sampler otherwise (the method of TensorFlow and JAX), whose
-acceptance test compares with the exact ratio of probabilities from a table of ``ln k!``.
-Each needs no set-up beyond a square root, where numpy's BTPE recomputes a dozen constants
-whenever the number of trials changes, which it does from store to store.
+7.1). The platform's binomial draws are in ``sim.model.draws``.
 """
 
 from __future__ import annotations
@@ -29,114 +23,6 @@ from numba import njit
 from sim.model import rules
 
 F32 = np.float32
-
-# -- exact binomial draws ---------------------------------------------------------------------
-
-INVERSION_MAX_MEAN = 10.0  # below this mean ``n p``, inversion; from it on, BTRS
-
-
-def log_factorials(largest: int) -> np.ndarray:
-    """``ln k!`` for ``k = 0 .. largest`` (float64), for the acceptance test of BTRS."""
-    return np.array([math.lgamma(k + 1.0) for k in range(largest + 1)])
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _log_factorial(k, table):
-    return table[k] if k < len(table) else math.lgamma(k + 1.0)
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _binomial_inversion(n, p, rng):
-    # Sequential search from 0 (Kachitvichyanukul & Schmeiser's BINV): one uniform per draw.
-    q = 1.0 - p
-    s = p / q
-    a = (n + 1) * s
-    first = math.exp(n * math.log(q))
-    while True:
-        u = rng.random()
-        k = 0
-        pk = first
-        while u > pk:
-            u -= pk
-            k += 1
-            if k > n:  # u fell in the rounding error of the total: draw again
-                break
-            pk *= a / k - s
-        if k <= n:
-            return k
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _binomial_btrs(n, p, rng, log_factorial):
-    # Hormann's transformed rejection with squeeze (BTRS, 1993), p <= 1/2 and n p >= 10. The
-    # acceptance test compares with the exact ratio pmf(k) / pmf(m), from ln k! in a table.
-    spq = math.sqrt(n * p * (1.0 - p))
-    b = 1.15 + 2.53 * spq
-    a = -0.0873 + 0.0248 * b + 0.01 * p
-    c = n * p + 0.5
-    v_r = 0.92 - 4.2 / b
-    alpha = (2.83 + 5.1 / b) * spq
-    m = math.floor((n + 1) * p)
-    log_r = math.log(p / (1.0 - p))
-    log_mode = _log_factorial(m, log_factorial) + _log_factorial(n - m, log_factorial)
-    while True:
-        u = rng.random() - 0.5
-        v = rng.random()
-        us = 0.5 - abs(u)
-        k = math.floor((2.0 * a / us + b) * u + c)
-        if us >= 0.07 and v <= v_r:
-            return k
-        if k < 0 or k > n:
-            continue
-        log_ratio = (
-            log_mode
-            - _log_factorial(k, log_factorial)
-            - _log_factorial(n - k, log_factorial)
-            + (k - m) * log_r
-        )
-        if math.log(v * alpha / (a / (us * us) + b)) <= log_ratio:
-            return k
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def binomial(n, p, rng, log_factorial):
-    """An exact Binomial(n, p) draw from the generator ``rng`` (ODD 4.3).
-
-    Inversion for a mean below ``INVERSION_MAX_MEAN`` (one uniform), Hormann's BTRS above it
-    (two uniforms per try, about 1.15 tries); ``p`` above 1/2 by symmetry. ``log_factorial``
-    is ``log_factorials(N)`` for some ``N`` (larger ``n`` use ``math.lgamma``).
-    """
-    if n <= 0 or p <= 0.0:
-        return 0
-    if p >= 1.0:
-        return n
-    flip = p > 0.5
-    if flip:
-        p = 1.0 - p
-    if n * p < INVERSION_MAX_MEAN:
-        k = _binomial_inversion(n, p, rng)
-    else:
-        k = _binomial_btrs(n, p, rng, log_factorial)
-    return n - k if flip else k
-
-
-@njit(cache=True, error_model="numpy")
-def takedowns(listings, detection_rate, strike_rate, detection_rng, strike_rng, log_factorial):
-    """Each active store's listings taken down and strikes gained this week (ODD 4.3).
-
-    Takedowns are Binomial(listings, detection rate) from the ``detection`` stream, strikes
-    Binomial(takedowns, strike per takedown) from the ``strikes`` stream, store by store in
-    the order given.
-    """
-    n = len(listings)
-    detections = np.empty(n, dtype=np.int64)
-    strikes = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        found = binomial(listings[i], detection_rate, detection_rng, log_factorial)
-        detections[i] = found
-        strikes[i] = binomial(found, strike_rate, strike_rng, log_factorial)
-    return detections, strikes
-
 
 # -- the decision rule (ODD 4.2, 4.6) -----------------------------------------------------------
 
@@ -377,6 +263,9 @@ def choose(
     return _p_choose(best, outside, noise), p_off, risk, criminal, sentence
 
 
+DRAW_BLOCK = 4096  # uniforms drawn per stream at a time by ``decide_all``
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _region_map(side, r):
     # One side (scale or shift) of ``announcement_maps`` for region r, as a tuple of the beliefs.
@@ -432,10 +321,28 @@ def decide_all(
     channels = c[OFFPLATFORM_RATIO] > 0
     at_liberty = entrants = exits = 0
     risk_sum = criminal_sum = sentence_sum = 0.0
-    for i in range(len(state)):
-        u = decisions_rng.random()
-        u_channel = channels_rng.random() if channels else 1.0
-        u_exit = exit_rng.random() if exit_hazard > 0 else 1.0
+    n = len(state)
+    # The uniforms are drawn a block at a time, each stream in its own loop, so that the loop
+    # over the sellers calls no generator (the same numbers, in the same order).
+    block = min(n, DRAW_BLOCK)
+    u_decision = np.empty(block)
+    u_channels = np.ones(block)
+    u_exits = np.ones(block)
+    for i in range(n):
+        at = i % DRAW_BLOCK
+        if at == 0:
+            size = min(DRAW_BLOCK, n - i)
+            for j in range(size):
+                u_decision[j] = decisions_rng.random()
+            if channels:
+                for j in range(size):
+                    u_channels[j] = channels_rng.random()
+            if exit_hazard > 0:
+                for j in range(size):
+                    u_exits[j] = exit_rng.random()
+        u = u_decision[at]
+        u_channel = u_channels[at]
+        u_exit = u_exits[at]
         active[i] = False
         offplatform[i] = False
         events[i] = 0
@@ -553,6 +460,21 @@ def learn_all(
     for r in range(len(chain)):
         if chain[r] != 0:
             chain_on = True
+    # Publicity alone moves a perceived value by the same pull towards the same mean for
+    # every seller of a region: computed once per region, with the very operations of
+    # ``_learn_values`` (a call to pow in the loop over the pool would slow all of it).
+    regions = len(chain)
+    public_pull = np.zeros((3, regions), dtype=np.float32)
+    public_mean = np.zeros((3, regions), dtype=np.float32)
+    for v in range(3):
+        for r in range(regions):
+            weight = 0.0 + public_weight[v, r]
+            if weight > 0:
+                public_pull[v, r] = np.float32(1.0) - learning ** np.float32(weight)
+                public_mean[v, r] = np.float32((0.0 + public_sum[v, r]) / weight)
+    any_convicted = len(convicted) > 0
+    witnesses = np.empty(64, dtype=np.int64)  # who saw a conviction: second pass
+    witnessed = 0
     seen = np.zeros(8, dtype=np.int64)
     for i in range(len(region)):
         r = region[i]
@@ -589,31 +511,86 @@ def learn_all(
             pa, pb = prior_alpha[k, r], prior_beta[k, r]
             alpha[k, i] = (a - pa) * memory + pa
             beta[k, i] = (b - pb) * memory + pb
-        for v in range(3):
-            weight = 0.0
-            total = 0.0
-            if len(convicted):
-                if convicted_mark[i]:
-                    j = np.searchsorted(convicted, i)
-                    if v == 2 or convicted_tier2[j] == (v == 1):  # the fine, or its tier
-                        weight += w_own
-                        total += w_own * convicted_values[v, j]
-                if convicted_contact:
-                    for link in range(start, stop):
-                        contact = indices[link]
-                        if convicted_mark[contact]:
-                            j = np.searchsorted(convicted, contact)
-                            if v == 2 or convicted_tier2[j] == (v == 1):
-                                weight += w_peer
-                                total += w_peer * convicted_values[v, j]
-            weight += public_weight[v, r]
-            total += public_sum[v, r]
-            value = values[v, i]
-            if weight > 0:
-                pull = np.float32(1.0) - learning ** np.float32(weight)
-                value = value + pull * (np.float32(total / weight) - value)
-            prior = value_prior[v, r] * sentence_bias[i] if v < 2 else value_prior[v, r]
-            values[v, i] = (value - prior) * memory + prior
+        if any_convicted and (convicted_mark[i] or convicted_contact):
+            if witnessed == len(witnesses):
+                witnesses = np.concatenate((witnesses, np.empty_like(witnesses)))
+            witnesses[witnessed] = i
+            witnessed += 1
+        else:
+            for v in range(3):
+                value = values[v, i]
+                if public_pull[v, r] != 0:
+                    value = value + public_pull[v, r] * (public_mean[v, r] - value)
+                prior = value_prior[v, r] * sentence_bias[i] if v < 2 else value_prior[v, r]
+                values[v, i] = (value - prior) * memory + prior
         if active[i] and not offplatform[i]:
             rate = np.float32(detections[i]) / listings[i]
             takedown[i] = takedown[i] * takedown_memory[0] + rate * takedown_memory[1]
+    for n in range(witnessed):
+        _learn_values(
+            witnesses[n],
+            indptr,
+            indices,
+            region,
+            values,
+            value_prior,
+            sentence_bias,
+            convicted_mark,
+            convicted,
+            convicted_tier2,
+            convicted_values,
+            public_weight,
+            public_sum,
+            w_own,
+            w_peer,
+            memory,
+            learning,
+        )
+
+
+@njit(cache=True, error_model="numpy")
+def _learn_values(
+    i,
+    indptr,
+    indices,
+    region,
+    values,
+    value_prior,
+    sentence_bias,
+    convicted_mark,
+    convicted,
+    convicted_tier2,
+    convicted_values,
+    public_weight,
+    public_sum,
+    w_own,
+    w_peer,
+    memory,
+    learning,
+):
+    # The perceived values of a seller who saw a conviction, its own or a contact's (ODD 4.4).
+    r = region[i]
+    start, stop = indptr[i], indptr[i + 1]
+    for v in range(3):
+        weight = 0.0
+        total = 0.0
+        if convicted_mark[i]:
+            j = np.searchsorted(convicted, i)
+            if v == 2 or convicted_tier2[j] == (v == 1):  # the fine, or its tier
+                weight += w_own
+                total += w_own * convicted_values[v, j]
+        for link in range(start, stop):
+            contact = indices[link]
+            if convicted_mark[contact]:
+                j = np.searchsorted(convicted, contact)
+                if v == 2 or convicted_tier2[j] == (v == 1):
+                    weight += w_peer
+                    total += w_peer * convicted_values[v, j]
+        weight += public_weight[v, r]
+        total += public_sum[v, r]
+        value = values[v, i]
+        if weight > 0:
+            pull = np.float32(1.0) - learning ** np.float32(weight)
+            value = value + pull * (np.float32(total / weight) - value)
+        prior = value_prior[v, r] * sentence_bias[i] if v < 2 else value_prior[v, r]
+        values[v, i] = (value - prior) * memory + prior

@@ -7,7 +7,7 @@ from functools import cached_property
 import mesa
 import numpy as np
 
-from sim.model import kernels, rules
+from sim.model import draws, rules
 from sim.model.beliefs import STEP_BITS
 from sim.model.enforcer import hand_over
 
@@ -23,7 +23,7 @@ class Platform(mesa.Agent):
         pop, plat = model.population, model.params.platform
         active = pop.platform_indices()
         listings = pop.values("listings", active)
-        detections, strikes = kernels.takedowns(
+        detections, strikes = draws.takedowns(
             listings,
             plat.detection_rate,
             plat.strike_per_takedown,
@@ -55,9 +55,9 @@ class Platform(mesa.Agent):
 
     @cached_property
     def _log_factorials(self) -> np.ndarray:
-        """``ln k!`` up to the pool's largest store (``kernels.binomial``), made once."""
+        """``ln k!`` up to the pool's largest store (``draws.binomial``), made once."""
         largest = int(self.model.population.column("listings").max(initial=0))
-        return kernels.log_factorials(min(largest, LOG_FACTORIAL_MAX))
+        return draws.log_factorials(min(largest, LOG_FACTORIAL_MAX))
 
     def refer(self, sellers: np.ndarray) -> None:
         """Hand referred cases to the enforcer of each seller's region (``enforcer.hand_over``).

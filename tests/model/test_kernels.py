@@ -14,18 +14,18 @@ from helpers import small
 from numba import njit
 from scipy import stats
 
-from sim.model import beliefs, kernels, rules
+from sim.model import beliefs, draws, kernels, rules
 from sim.model.model import DeterrenceModel
 from sim.scenario import apply_changes
 
-LOG_FACTORIAL = kernels.log_factorials(30_000)
+LOG_FACTORIAL = draws.log_factorials(30_000)
 
 
 @njit
 def _draws(n, p, seed_rng, count, log_factorial):
     out = np.empty(count, dtype=np.int64)
     for i in range(count):
-        out[i] = kernels.binomial(n, p, seed_rng, log_factorial)
+        out[i] = draws.binomial(n, p, seed_rng, log_factorial)
     return out
 
 
@@ -69,13 +69,13 @@ def test_binomial_draws_at_the_limits():
 def test_takedowns_draw_one_store_after_another_on_their_own_streams():
     listings = np.array([560, 3, 0, 12_000, 90], dtype=np.int32)
     args = (listings, 0.15, 0.02)
-    first = kernels.takedowns(*args, *_streams(5), LOG_FACTORIAL)
-    again = kernels.takedowns(*args, *_streams(5), LOG_FACTORIAL)
+    first = draws.takedowns(*args, *_streams(5), LOG_FACTORIAL)
+    again = draws.takedowns(*args, *_streams(5), LOG_FACTORIAL)
     np.testing.assert_array_equal(first[0], again[0])
     np.testing.assert_array_equal(first[1], again[1])
     assert first[0][2] == 0 and (first[1] <= first[0]).all()
     # The strikes come from their own stream: another strikes stream leaves takedowns alone.
-    other = kernels.takedowns(*args, _streams(5)[0], np.random.default_rng(99), LOG_FACTORIAL)
+    other = draws.takedowns(*args, _streams(5)[0], np.random.default_rng(99), LOG_FACTORIAL)
     np.testing.assert_array_equal(other[0], first[0])
 
 
