@@ -28,12 +28,24 @@ def _log_factorial(k, table):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _binomial_inversion(n, p, rng):
-    # Sequential search from 0 (Kachitvichyanukul & Schmeiser's BINV): one uniform per draw.
+def prepare(p):
+    """What the draws of Binomial(n, p) share for every ``n``: the constants of ``p``.
+
+    ``(p', flip, q, p' / q, ln q, ln(p' / q))`` with ``p' = min(p, 1 - p)``, ``q = 1 - p'``.
+    """
+    flip = p > 0.5
+    if flip:
+        p = 1.0 - p
     q = 1.0 - p
-    s = p / q
+    return p, flip, q, p / q, math.log(q), math.log(p / q)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _binomial_inversion(n, prepared, rng):
+    # Sequential search from 0 (Kachitvichyanukul & Schmeiser's BINV): one uniform per draw.
+    _, _, _, s, log_q, _ = prepared
     a = (n + 1) * s
-    first = math.exp(n * math.log(q))
+    first = math.exp(n * log_q)
     while True:
         u = rng.random()
         k = 0
@@ -49,17 +61,17 @@ def _binomial_inversion(n, p, rng):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _binomial_btrs(n, p, rng, log_factorial):
+def _binomial_btrs(n, prepared, rng, log_factorial):
     # Hormann's transformed rejection with squeeze (BTRS, 1993), p <= 1/2 and n p >= 10. The
     # acceptance test compares with the exact ratio pmf(k) / pmf(m), from ln k! in a table.
-    spq = math.sqrt(n * p * (1.0 - p))
+    p, _, q, _, _, log_r = prepared
+    spq = math.sqrt(n * p * q)
     b = 1.15 + 2.53 * spq
     a = -0.0873 + 0.0248 * b + 0.01 * p
     c = n * p + 0.5
     v_r = 0.92 - 4.2 / b
     alpha = (2.83 + 5.1 / b) * spq
     m = math.floor((n + 1) * p)
-    log_r = math.log(p / (1.0 - p))
     log_mode = _log_factorial(m, log_factorial) + _log_factorial(n - m, log_factorial)
     while True:
         u = rng.random() - 0.5
@@ -81,25 +93,24 @@ def _binomial_btrs(n, p, rng, log_factorial):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def binomial(n, p, rng, log_factorial):
+def binomial(n, p, rng, log_factorial, prepared=None):
     """An exact Binomial(n, p) draw from the generator ``rng`` (ODD 4.3).
 
     Inversion for a mean below ``INVERSION_MAX_MEAN`` (one uniform), Hormann's BTRS above it
     (two uniforms per try, about 1.15 tries); ``p`` above 1/2 by symmetry. ``log_factorial``
-    is ``log_factorials(N)`` for some ``N`` (larger ``n`` use ``math.lgamma``).
+    is ``log_factorials(N)`` for some ``N`` (larger ``n`` use ``math.lgamma``); ``prepared``
+    is ``prepare(p)`` when the caller made it once for many draws.
     """
     if n <= 0 or p <= 0.0:
         return 0
     if p >= 1.0:
         return n
-    flip = p > 0.5
-    if flip:
-        p = 1.0 - p
-    if n * p < INVERSION_MAX_MEAN:
-        k = _binomial_inversion(n, p, rng)
+    constants = prepare(p) if prepared is None else prepared
+    if n * constants[0] < INVERSION_MAX_MEAN:
+        k = _binomial_inversion(n, constants, rng)
     else:
-        k = _binomial_btrs(n, p, rng, log_factorial)
-    return n - k if flip else k
+        k = _binomial_btrs(n, constants, rng, log_factorial)
+    return n - k if constants[1] else k
 
 
 @njit(cache=True, error_model="numpy")
@@ -113,8 +124,9 @@ def takedowns(listings, detection_rate, strike_rate, detection_rng, strike_rng, 
     n = len(listings)
     detections = np.empty(n, dtype=np.int64)
     strikes = np.empty(n, dtype=np.int64)
+    found_constants, strike_constants = prepare(detection_rate), prepare(strike_rate)
     for i in range(n):
-        found = binomial(listings[i], detection_rate, detection_rng, log_factorial)
+        found = binomial(listings[i], detection_rate, detection_rng, log_factorial, found_constants)
         detections[i] = found
-        strikes[i] = binomial(found, strike_rate, strike_rng, log_factorial)
+        strikes[i] = binomial(found, strike_rate, strike_rng, log_factorial, strike_constants)
     return detections, strikes
