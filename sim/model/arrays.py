@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
-from sim.model import kernels
+from sim.model import kernels, learning
 from sim.model.agents import SellerState
 from sim.model.beliefs import BELIEFS, STEPS, VALUES
 from sim.model.population import draw_population
@@ -287,7 +287,7 @@ class CounterfeiterArrays(mesa.Agent):
     def update_beliefs(self, week: Week) -> None:
         """Every perceived quantity learns from the week, then forgets (ODD 4.4).
 
-        One compiled pass over the pool (``kernels.learn_all``).
+        One compiled pass over the pool (``learning.learn_all``).
 
         Args:
             week: The week (its sellers' events, verdicts and publicity).
@@ -299,7 +299,7 @@ class CounterfeiterArrays(mesa.Agent):
         mark[verdicts.sellers] = True
         observations = [week.publicity.observations(name, bel.w_public) for name in VALUES]
         memory = bel.takedown_memory
-        kernels.learn_all(
+        learning.learn_all(
             self.events,
             self.contacts.indptr,
             self.contacts.indices,

@@ -1,16 +1,18 @@
-"""Compiled kernels: the per-seller work of a week, written once and called by both engines.
+"""The compiled decision rule, written once and called by both engines (ODD 4.2, 4.6, 7.1).
 
-The ``vector`` engine calls the loops here over every seller; the ``agents`` engine calls the
-same compiled per-seller functions for one seller at a time, so the two engines compute
-exactly the same numbers (ODD 7.1). The formulas are those of ``docs/ODD.md`` (4.2, 4.3, 4.4,
-4.6); ``sim.model.rules`` states them as numpy functions, and the tests check the kernels
-against them.
+The ``vector`` engine runs ``decide_all`` over the pool; the ``agents`` engine calls the same
+compiled ``choose`` for one seller at a time, so the two engines compute exactly the same
+numbers. ``decide_all`` runs ``choose`` on blocks of sellers whose inputs it copies into one
+array, so the compiler turns the loop into vector instructions (eight sellers at once); the
+rule's exp and log are arithmetic (``sim.model.elementary``), so a seller gets the same bits
+in a vector lane as alone. ``sim.model.rules`` states the formulas as numpy functions, and
+the tests check the kernels against them. Learning is in ``sim.model.learning``, the
+platform's binomial draws in ``sim.model.draws``.
 
 Kernels are compiled by numba on first use and cached on disk beside this module (or in
 ``NUMBA_CACHE_DIR``), so later runs start at once. They follow numpy's error model (a division
-by zero gives an infinity, not an exception; none can occur in them). Floating-point work of
-the decision rule and of the belief updates is single precision, as the arrays it reads (ODD
-7.1). The platform's binomial draws are in ``sim.model.draws``.
+by zero gives an infinity, not an exception; none can occur in them). The decision rule works
+in single precision, as the arrays it reads (ODD 7.1).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from sim.model import rules
+from sim.model.elementary import exp32, exp64, log32
 
 F32 = np.float32
 
@@ -106,7 +109,7 @@ def announcement_maps(pulls: dict, names: tuple[str, ...], regions: int) -> np.n
 
 
 # Arguments of exp are kept within +-EXP_LIMIT: beyond it the results no longer change in
-# single precision, and exp's overflow and underflow paths are slow.
+# single precision (and ``elementary.exp32`` holds up to 87).
 EXP_LIMIT = np.float32(60.0)
 WEEKS = np.float32(rules.WEEKS_PER_YEAR)
 
@@ -115,7 +118,7 @@ WEEKS = np.float32(rules.WEEKS_PER_YEAR)
 def _sigmoid(x):
     # 1 / (1 + e^-x), with x within +-EXP_LIMIT (where it is 1e-26 from 0 or 1).
     x = min(max(x, -EXP_LIMIT), EXP_LIMIT)
-    return np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-x)))
+    return np.float32(1.0) / (np.float32(1.0) + exp32(-x))
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -138,7 +141,7 @@ def _discounted_years(years, c):
         return years
     x = max(years * WEEKS * c[LOG_DISCOUNT], -EXP_LIMIT)
     # 1 - e^x in double precision: exact to single precision even where x is near 0.
-    kept = np.float32(1.0 - math.exp(np.float64(x)))
+    kept = np.float32(1.0 - exp64(np.float64(x)))
     return min(kept * c[PRISON_SCALE], years)
 
 
@@ -252,10 +255,10 @@ def choose(
         # one exponential y = e^(-|Gp - Go| / tau) (single precision needs no log1p).
         best = max(gain, gain_off)
         if noise > 0:
-            y = np.float32(math.exp(-min(abs(gain - gain_off) / noise, EXP_LIMIT)))
+            y = exp32(-min(abs(gain - gain_off) / noise, EXP_LIMIT))
             one = np.float32(1.0)
             p_off = one / (one + y) if gain_off >= gain else y / (one + y)
-            best = best + noise * np.float32(math.log(one + y))
+            best = best + noise * log32(one + y)
         else:
             p_off = _p_choose(gain_off, gain, noise)
         if gain_off > gain:
@@ -263,13 +266,84 @@ def choose(
     return _p_choose(best, outside, noise), p_off, risk, criminal, sentence
 
 
-DRAW_BLOCK = 4096  # uniforms drawn per stream at a time by ``decide_all``
+# The decision rule runs a block of sellers at a time: their inputs are copied into one
+# float32 array, row by row (``LANES`` rows of ``BLOCK``), so that the loop over the block
+# reads one array and writes another, calls no function (``sim.model.elementary``), and
+# numba's compiler turns it into vector instructions: eight sellers at once.
+BLOCK = 512
+(
+    X_SALES,
+    X_OUTSIDE,
+    X_STORE,
+    X_READY,
+    X_TAKEDOWN,
+    X_LISTINGS,
+    X_CUMULATIVE,
+    X_PRISON,
+    X_BELIEFS,  # alpha and beta of each step of the chain, 8 rows
+) = (0, 1, 2, 3, 4, 5, 6, 7, 8)
+X_SENTENCE1, X_SENTENCE2, X_FINE, X_SCALE, X_SHIFT = 16, 17, 18, 19, 26  # maps: 7 rows each
+LANES = 33
+OUTPUTS = 5  # p_active, p_off, risk, criminal, sentence
+
+
+@njit(cache=True, error_model="numpy")
+def choose_block(c, x, y, size):
+    """``choose`` for the ``size`` sellers of a block: inputs ``x``, outputs ``y`` (flat)."""
+    b = BLOCK
+    for j in range(size):
+        p_active, p_off, risk, criminal, sentence = choose(
+            c,
+            (
+                x[19 * b + j],
+                x[20 * b + j],
+                x[21 * b + j],
+                x[22 * b + j],
+                x[23 * b + j],
+                x[24 * b + j],
+                x[25 * b + j],
+            ),
+            (
+                x[26 * b + j],
+                x[27 * b + j],
+                x[28 * b + j],
+                x[29 * b + j],
+                x[30 * b + j],
+                x[31 * b + j],
+                x[32 * b + j],
+            ),
+            x[j],
+            x[b + j],
+            x[2 * b + j] != 0,
+            x[3 * b + j] != 0,
+            x[4 * b + j],
+            x[5 * b + j],
+            x[6 * b + j],
+            x[7 * b + j],
+            x[8 * b + j],
+            x[9 * b + j],
+            x[10 * b + j],
+            x[11 * b + j],
+            x[12 * b + j],
+            x[13 * b + j],
+            x[14 * b + j],
+            x[15 * b + j],
+            x[16 * b + j],
+            x[17 * b + j],
+            x[18 * b + j],
+        )
+        y[j] = p_active
+        y[b + j] = p_off
+        y[2 * b + j] = risk
+        y[3 * b + j] = criminal
+        y[4 * b + j] = sentence
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _region_map(side, r):
-    # One side (scale or shift) of ``announcement_maps`` for region r, as a tuple of the beliefs.
-    return (side[0, r], side[1, r], side[2, r], side[3, r], side[4, r], side[5, r], side[6, r])
+def _copy(x, row, source, first, size):
+    base = row * BLOCK
+    for j in range(size):
+        x[base + j] = source[first + j]
 
 
 @njit(cache=True, error_model="numpy")
@@ -313,6 +387,11 @@ def decide_all(
     below the hazard. Clears the week's ``events`` and ``detections``. ``maps`` is
     ``announcement_maps``.
 
+    A block of ``BLOCK`` sellers at a time: the block's uniforms (each stream in its own loop:
+    the same numbers in the same order as one seller at a time), its perceptions
+    (``choose_block``, for every seller of the block: those not at liberty are ignored), then
+    its choices.
+
     Returns:
         The number of sellers at liberty (not prosecuted, jailed or absent); the float64 sums
         over them of the risk, criminal cost and sentence they perceived; the newcomers who
@@ -322,275 +401,83 @@ def decide_all(
     at_liberty = entrants = exits = 0
     risk_sum = criminal_sum = sentence_sum = 0.0
     n = len(state)
-    # The uniforms are drawn a block at a time, each stream in its own loop, so that the loop
-    # over the sellers calls no generator (the same numbers, in the same order).
-    block = min(n, DRAW_BLOCK)
-    u_decision = np.empty(block)
-    u_channels = np.ones(block)
-    u_exits = np.ones(block)
-    for i in range(n):
-        at = i % DRAW_BLOCK
-        if at == 0:
-            size = min(DRAW_BLOCK, n - i)
+    b = BLOCK
+    u_decision = np.empty(b)
+    u_channels = np.ones(b)
+    u_exits = np.ones(b)
+    x = np.empty(LANES * b, dtype=np.float32)
+    y = np.empty(OUTPUTS * b, dtype=np.float32)
+    scales, shifts = maps[0], maps[1]
+    for first in range(0, n, b):
+        size = min(b, n - first)
+        for j in range(size):
+            u_decision[j] = decisions_rng.random()
+        if channels:
             for j in range(size):
-                u_decision[j] = decisions_rng.random()
-            if channels:
-                for j in range(size):
-                    u_channels[j] = channels_rng.random()
-            if exit_hazard > 0:
-                for j in range(size):
-                    u_exits[j] = exit_rng.random()
-        u = u_decision[at]
-        u_channel = u_channels[at]
-        u_exit = u_exits[at]
-        active[i] = False
-        offplatform[i] = False
-        events[i] = 0
-        detections[i] = 0
-        if state[i] >= 3:  # PROSECUTED, JAILED, ABSENT: no choice to make
-            continue
-        r = region[i]
-        p_active, p_off, risk, criminal, sentence = choose(
-            c,
-            _region_map(maps[0], r),
-            _region_map(maps[1], r),
-            sales[i],
-            outside_ratio[i],
-            has_store[i],
-            offplatform_ready[i],
-            takedown[i],
-            listings[i],
-            cumulative[i],
-            prison_year_cost[i],
-            alpha[0, i],
-            beta[0, i],
-            alpha[1, i],
-            beta[1, i],
-            alpha[2, i],
-            beta[2, i],
-            alpha[3, i],
-            beta[3, i],
-            sentence1[i],
-            sentence2[i],
-            fine_multiple[i],
-        )
-        at_liberty += 1
-        risk_sum += risk
-        criminal_sum += criminal
-        sentence_sum += sentence
-        if state[i] == 2:  # SUSPENDED: perceives, cannot sell
-            continue
-        if u < p_active:
-            active[i] = True
-            state[i] = 1
-            if channels and u_channel < p_off:
-                offplatform[i] = True
-                offplatform_ready[i] = True
-            else:
-                has_store[i] = True
-            if newcomer[i]:
-                newcomer[i] = False
-                entrants += 1
-        else:
-            state[i] = 0
-            if u_exit < exit_hazard and not case_open[i]:
-                state[i] = 5
-                exits += 1
-    return at_liberty, risk_sum, criminal_sum, sentence_sum, entrants, exits
-
-
-# -- learning (ODD 4.4) ----------------------------------------------------------------------
-
-
-@njit(cache=True, error_model="numpy")
-def learn_all(
-    events,
-    indptr,
-    indices,
-    region,
-    alpha,
-    beta,
-    prior_alpha,
-    prior_beta,
-    chain,
-    values,
-    value_prior,
-    sentence_bias,
-    convicted_mark,
-    convicted,
-    convicted_tier2,
-    convicted_values,
-    public_weight,
-    public_sum,
-    active,
-    offplatform,
-    detections,
-    listings,
-    takedown,
-    weights,
-    memory,
-    learning,
-    takedown_memory,
-):
-    """Every seller learns from the week, then forgets (ODD 4.4), in one pass over the pool.
-
-    For each step of the chain (row ``k`` of ``alpha`` and ``beta``), a seller adds ``w_own``
-    for its own event and ``w_peer`` per contact with one (row ``i`` of the CSR network
-    ``indptr, indices`` lists whom seller ``i`` observes), and the publicity increment
-    ``chain`` of its region to ``alpha``; then both forget towards the prior. Each perceived
-    value (``values``: sentence of tier 1 and 2, fine multiple) moves towards the weighted
-    mean of what the seller saw, own conviction first, then contacts' in index order, then
-    publicity (float64 sums), and forgets towards its prior (``value_prior`` per region,
-    sentences times the seller's ``sentence_bias``). Active sellers on the platform update
-    their perceived takedown rate.
-
-    ``convicted_mark`` says per seller whether convicted this week; ``convicted`` lists them,
-    increasing, ``convicted_tier2`` gives their tier and ``convicted_values[v]`` the value
-    each shows of perceived value ``v``. ``weights`` is ``(w_own, w_peer)`` (float64),
-    ``memory`` the share of a deviation from the prior kept each week, ``learning`` one minus
-    the pull of one unit of weight on a perceived value, ``takedown_memory`` ``(k, 1 - k)``
-    of the perceived takedown rate (float32).
-
-    The float32 arithmetic is the ``agents`` engine's, operation for operation.
-    """
-    w_own, w_peer = weights
-    w_own32, w_peer32 = np.float32(w_own), np.float32(w_peer)
-    peers_on = w_peer > 0
-    chain_on = False
-    for r in range(len(chain)):
-        if chain[r] != 0:
-            chain_on = True
-    # Publicity alone moves a perceived value by the same pull towards the same mean for
-    # every seller of a region: computed once per region, with the very operations of
-    # ``_learn_values`` (a call to pow in the loop over the pool would slow all of it).
-    regions = len(chain)
-    public_pull = np.zeros((3, regions), dtype=np.float32)
-    public_mean = np.zeros((3, regions), dtype=np.float32)
-    for v in range(3):
-        for r in range(regions):
-            weight = 0.0 + public_weight[v, r]
-            if weight > 0:
-                public_pull[v, r] = np.float32(1.0) - learning ** np.float32(weight)
-                public_mean[v, r] = np.float32((0.0 + public_sum[v, r]) / weight)
-    any_convicted = len(convicted) > 0
-    witnesses = np.empty(64, dtype=np.int64)  # who saw a conviction: second pass
-    witnessed = 0
-    seen = np.zeros(8, dtype=np.int64)
-    for i in range(len(region)):
-        r = region[i]
-        start, stop = indptr[i], indptr[i + 1]
-        peers = False
-        convicted_contact = False
-        if peers_on:
-            for bit in range(8):
-                seen[bit] = 0
-            for link in range(start, stop):
-                e = events[indices[link]]
-                if e != 0:
-                    peers = True
-                    # A conviction always comes with its event bit, so this finds them all.
-                    convicted_contact |= convicted_mark[indices[link]]
-                    for bit in range(8):
-                        if e & (1 << bit):
-                            seen[bit] += 1
-        own = events[i]
+                u_channels[j] = channels_rng.random()
+        if exit_hazard > 0:
+            for j in range(size):
+                u_exits[j] = exit_rng.random()
+        _copy(x, X_SALES, sales, first, size)
+        _copy(x, X_OUTSIDE, outside_ratio, first, size)
+        _copy(x, X_STORE, has_store, first, size)
+        _copy(x, X_READY, offplatform_ready, first, size)
+        _copy(x, X_TAKEDOWN, takedown, first, size)
+        _copy(x, X_LISTINGS, listings, first, size)
+        _copy(x, X_CUMULATIVE, cumulative, first, size)
+        _copy(x, X_PRISON, prison_year_cost, first, size)
         for k in range(4):
-            no, yes = 2 * k, 2 * k + 1
-            b = beta[k, i]
-            if own & (1 << no):
-                b = b + w_own32
-            if peers and seen[no]:
-                b = b + w_peer32 * np.float32(seen[no])
-            a = alpha[k, i]
-            if own & (1 << yes):
-                a = a + w_own32
-            if peers and seen[yes]:
-                a = a + w_peer32 * np.float32(seen[yes])
-            if chain_on:
-                a = a + chain[r]
-            pa, pb = prior_alpha[k, r], prior_beta[k, r]
-            alpha[k, i] = (a - pa) * memory + pa
-            beta[k, i] = (b - pb) * memory + pb
-        if any_convicted and (convicted_mark[i] or convicted_contact):
-            if witnessed == len(witnesses):
-                witnesses = np.concatenate((witnesses, np.empty_like(witnesses)))
-            witnesses[witnessed] = i
-            witnessed += 1
-        else:
-            for v in range(3):
-                value = values[v, i]
-                if public_pull[v, r] != 0:
-                    value = value + public_pull[v, r] * (public_mean[v, r] - value)
-                prior = value_prior[v, r] * sentence_bias[i] if v < 2 else value_prior[v, r]
-                values[v, i] = (value - prior) * memory + prior
-        if active[i] and not offplatform[i]:
-            rate = np.float32(detections[i]) / listings[i]
-            takedown[i] = takedown[i] * takedown_memory[0] + rate * takedown_memory[1]
-    for n in range(witnessed):
-        _learn_values(
-            witnesses[n],
-            indptr,
-            indices,
-            region,
-            values,
-            value_prior,
-            sentence_bias,
-            convicted_mark,
-            convicted,
-            convicted_tier2,
-            convicted_values,
-            public_weight,
-            public_sum,
-            w_own,
-            w_peer,
-            memory,
-            learning,
-        )
-
-
-@njit(cache=True, error_model="numpy")
-def _learn_values(
-    i,
-    indptr,
-    indices,
-    region,
-    values,
-    value_prior,
-    sentence_bias,
-    convicted_mark,
-    convicted,
-    convicted_tier2,
-    convicted_values,
-    public_weight,
-    public_sum,
-    w_own,
-    w_peer,
-    memory,
-    learning,
-):
-    # The perceived values of a seller who saw a conviction, its own or a contact's (ODD 4.4).
-    r = region[i]
-    start, stop = indptr[i], indptr[i + 1]
-    for v in range(3):
-        weight = 0.0
-        total = 0.0
-        if convicted_mark[i]:
-            j = np.searchsorted(convicted, i)
-            if v == 2 or convicted_tier2[j] == (v == 1):  # the fine, or its tier
-                weight += w_own
-                total += w_own * convicted_values[v, j]
-        for link in range(start, stop):
-            contact = indices[link]
-            if convicted_mark[contact]:
-                j = np.searchsorted(convicted, contact)
-                if v == 2 or convicted_tier2[j] == (v == 1):
-                    weight += w_peer
-                    total += w_peer * convicted_values[v, j]
-        weight += public_weight[v, r]
-        total += public_sum[v, r]
-        value = values[v, i]
-        if weight > 0:
-            pull = np.float32(1.0) - learning ** np.float32(weight)
-            value = value + pull * (np.float32(total / weight) - value)
-        prior = value_prior[v, r] * sentence_bias[i] if v < 2 else value_prior[v, r]
-        values[v, i] = (value - prior) * memory + prior
+            _copy(x, X_BELIEFS + 2 * k, alpha[k], first, size)
+            _copy(x, X_BELIEFS + 2 * k + 1, beta[k], first, size)
+        _copy(x, X_SENTENCE1, sentence1, first, size)
+        _copy(x, X_SENTENCE2, sentence2, first, size)
+        _copy(x, X_FINE, fine_multiple, first, size)
+        # The announcement maps of each seller's region: one region for the whole block as a
+        # rule (the initial sellers are stored region by region).
+        r0 = region[first]
+        one_region = True
+        for j in range(size):
+            if region[first + j] != r0:
+                one_region = False
+        for k in range(7):
+            if one_region:
+                scale, shift = scales[k, r0], shifts[k, r0]
+                for j in range(size):
+                    x[(X_SCALE + k) * b + j] = scale
+                    x[(X_SHIFT + k) * b + j] = shift
+            else:
+                for j in range(size):
+                    x[(X_SCALE + k) * b + j] = scales[k, region[first + j]]
+                    x[(X_SHIFT + k) * b + j] = shifts[k, region[first + j]]
+        choose_block(c, x, y, size)
+        for j in range(size):
+            i = first + j
+            active[i] = False
+            offplatform[i] = False
+            events[i] = 0
+            detections[i] = 0
+            if state[i] >= 3:  # PROSECUTED, JAILED, ABSENT: no choice to make
+                continue
+            at_liberty += 1
+            risk_sum += y[2 * b + j]
+            criminal_sum += y[3 * b + j]
+            sentence_sum += y[4 * b + j]
+            if state[i] == 2:  # SUSPENDED: perceives, cannot sell
+                continue
+            if u_decision[j] < y[j]:
+                active[i] = True
+                state[i] = 1
+                if channels and u_channels[j] < y[b + j]:
+                    offplatform[i] = True
+                    offplatform_ready[i] = True
+                else:
+                    has_store[i] = True
+                if newcomer[i]:
+                    newcomer[i] = False
+                    entrants += 1
+            else:
+                state[i] = 0
+                if u_exits[j] < exit_hazard and not case_open[i]:
+                    state[i] = 5
+                    exits += 1
+    return at_liberty, risk_sum, criminal_sum, sentence_sum, entrants, exits

@@ -14,7 +14,7 @@ from helpers import small
 from numba import njit
 from scipy import stats
 
-from sim.model import beliefs, draws, kernels, rules
+from sim.model import beliefs, draws, kernels, learning, rules
 from sim.model.model import DeterrenceModel
 from sim.scenario import apply_changes
 
@@ -167,6 +167,41 @@ def _compiled(model, params, pulls):
     return [np.array(column, dtype=float) for column in zip(*rows, strict=True)]
 
 
+def _blocked(model, params, pulls):
+    """``kernels.choose_block`` over the pool, a block at a time, as ``decide_all`` packs it."""
+    pop = model.population
+    constants = kernels.decision_constants(params, model.market.price)
+    maps = kernels.announcement_maps(pulls, beliefs.BELIEFS, params.regions)
+    rows = [
+        pop.sales,
+        pop.outside_ratio,
+        pop.has_store,
+        pop.offplatform_ready,
+        pop.perceived_takedown,
+        pop.listings,
+        pop.cumulative_sales,
+        pop.prison_year_cost,
+        *(row for k in range(4) for row in (pop.alpha[k], pop.beta[k])),
+        pop.sentence1,
+        pop.sentence2,
+        pop.fine_multiple,
+        *maps[0][:, pop.region],
+        *maps[1][:, pop.region],
+    ]
+    assert len(rows) == kernels.LANES
+    b = kernels.BLOCK
+    out = np.empty((kernels.OUTPUTS, pop.n), dtype=np.float32)
+    for first in range(0, pop.n, b):
+        size = min(b, pop.n - first)
+        x = np.zeros((kernels.LANES, b), dtype=np.float32)
+        for row, column in zip(x, rows, strict=True):
+            row[:size] = column[first : first + size]
+        y = np.empty(kernels.OUTPUTS * b, dtype=np.float32)
+        kernels.choose_block(constants, x.ravel(), y, size)
+        out[:, first : first + size] = y.reshape(kernels.OUTPUTS, b)[:, :size]
+    return out
+
+
 @pytest.mark.parametrize(
     "changes",
     [
@@ -194,6 +229,11 @@ def test_the_compiled_rule_is_the_rule_of_odd_4_2(population, changes):
     for name, want, got in zip(names, expected, compiled, strict=True):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6, err_msg=name)
     assert 0.05 < compiled[0].mean() < 0.95  # the comparison is not of two constants
+    # The vector engine's blocks (eight sellers to an instruction) give the very bits of the
+    # rule run one seller at a time, as the agents engine runs it.
+    blocked = _blocked(population, params, pulls)
+    for name, one, block in zip(names, compiled, blocked, strict=True):
+        np.testing.assert_array_equal(block, one.astype(np.float32), err_msg=name)
 
 
 # -- learning ------------------------------------------------------------------------------
@@ -214,7 +254,7 @@ def test_one_pass_of_learning_adds_own_contacts_and_publicity_then_forgets():
     shown = np.array([[3.0], [7.0], [0.5]])  # tier-1 sentence 3 years, fine multiple 0.5
     zero = np.zeros((3, 1))
     takedown = np.full(3, 0.1, dtype=np.float32)
-    kernels.learn_all(
+    learning.learn_all(
         events, indptr, indices, region, alpha, beta, *prior,
         np.array([0.5], dtype=np.float32),  # publicity: 0.5 added to every alpha
         values, value_prior, np.ones(3, dtype=np.float32),
