@@ -105,6 +105,8 @@ class CounterfeiterArrays(mesa.Agent):
         self.events = np.zeros(n, dtype=np.uint8)
         self._listings_f32 = self.listings.astype(F32)
         self._perceived: dict[str, float] = {}
+        self._counts = np.zeros(len(SellerState), dtype=np.int64)
+        self._counted_week = -1
         self._active_index = np.zeros(0, dtype=np.intp)
         self._platform_index = self._active_index
         self._offplatform_index = self._active_index
@@ -180,25 +182,27 @@ class CounterfeiterArrays(mesa.Agent):
     def earn(self) -> tuple[float, float]:
         """Active sellers earn and accumulate illegal sales, in both channels (ODD 4.6).
 
+        One compiled pass (``kernels.earn_all``); the week's sales are summed by numpy.
+
         Returns:
             Counterfeit sales of the week on and off the platform (CNY).
         """
-        index = self._active_index
         price = self.model.market.price
-        week_sales = self.sales[index] if price == 1.0 else self.sales[index] * F32(price)
-        off = self.offplatform[index] if len(self._offplatform_index) else None
-        if off is not None:
-            ratio = F32(self.model.params.channels.offplatform_margin_ratio)
-            week_sales = np.where(off, week_sales * ratio, week_sales)
-        self.cumulative_sales[index] += week_sales
-        threshold = self.model.params.platform.criminal_threshold_cny
-        self._exposed = int(np.count_nonzero(self.cumulative_sales[index] >= threshold))
-        if off is None:
-            return float(week_sales.sum(dtype=np.float64)), 0.0
-        return (
-            float(week_sales[~off].sum(dtype=np.float64)),
-            float(week_sales[off].sum(dtype=np.float64)),
+        on = np.empty(len(self._platform_index), dtype=F32)
+        off = np.empty(len(self._offplatform_index), dtype=F32)
+        self._exposed = kernels.earn_all(
+            self._active_index,
+            self.offplatform,
+            self.sales,
+            None if price == 1.0 else F32(price),
+            F32(self.model.params.channels.offplatform_margin_ratio),
+            self.cumulative_sales,
+            # numpy compares a float32 array with a number in float32 too
+            F32(self.model.params.platform.criminal_threshold_cny),
+            on,
+            off,
         )
+        return float(on.sum(dtype=np.float64)), float(off.sum(dtype=np.float64))
 
     # -- the interface the platform and the enforcers use ------------------------------------
     def platform_indices(self) -> np.ndarray:
@@ -333,13 +337,13 @@ class CounterfeiterArrays(mesa.Agent):
 
     # -- phase 6 ------------------------------------------------------------------------------
     def advance_timers(self) -> None:
-        """Suspensions and prison terms run down; released sellers become dormant."""
-        timed = np.flatnonzero(
-            (self.state == SellerState.SUSPENDED) | (self.state == SellerState.JAILED)
-        )
-        left = self.weeks_left[timed] - 1
-        self.weeks_left[timed] = np.maximum(left, 0)
-        self.state[timed[left <= 0]] = SellerState.DORMANT
+        """Suspensions and prison terms run down; released sellers become dormant.
+
+        One compiled pass (``kernels.advance_all``), which also counts the sellers by state
+        for this week's record.
+        """
+        self._counts = kernels.advance_all(self.state, self.weeks_left, len(SellerState))
+        self._counted_week = self.model.week
 
     def census(self) -> dict[str, Any]:
         """Counts by state, active and exposed sellers, and the perceptions acted on."""
@@ -347,7 +351,11 @@ class CounterfeiterArrays(mesa.Agent):
             "active": len(self._active_index),
             "offplatform": len(self._offplatform_index),
             "exposed": getattr(self, "_exposed", 0),
-            "counts": np.bincount(self.state, minlength=len(SellerState)),
+            "counts": (
+                self._counts
+                if self._counted_week == self.model.week
+                else np.bincount(self.state, minlength=len(SellerState))
+            ),
             "mean_perceived_risk": self._perceived.get("risk", 0.0),
             "mean_perceived_sanction": self._perceived.get("criminal", 0.0),
             "mean_perceived_sentence": self._perceived.get("sentence", 0.0),

@@ -481,3 +481,54 @@ def decide_all(
                     state[i] = 5
                     exits += 1
     return at_liberty, risk_sum, criminal_sum, sentence_sum, entrants, exits
+
+
+# -- the rest of the week's per-seller work of the vector engine (ODD 3.4, 4.6) -----------------
+
+
+@njit(cache=True, error_model="numpy")
+def earn_all(index, offplatform, sales, price, ratio, cumulative, threshold, on, off):
+    """Phase 2: the active sellers ``index`` earn and accumulate their illegal sales (ODD 4.6).
+
+    A seller's week of sales is ``sales * price`` (float32; ``price`` None at 1) and ``ratio``
+    of it off the platform. Writes the sales on the platform to ``on`` and those off it to
+    ``off``, each in the order of ``index``, so that numpy sums them as before.
+
+    Returns:
+        The number of them whose sales since the last sanction reach ``threshold`` (float32).
+    """
+    exposed = on_count = off_count = 0
+    for i in index:
+        value = sales[i] if price is None else sales[i] * price
+        if offplatform[i]:
+            value = value * ratio
+            off[off_count] = value
+            off_count += 1
+        else:
+            on[on_count] = value
+            on_count += 1
+        total = cumulative[i] + value
+        cumulative[i] = total
+        if total >= threshold:
+            exposed += 1
+    return exposed
+
+
+@njit(cache=True, error_model="numpy")
+def advance_all(state, weeks_left, states):
+    """Phase 6: suspensions and prison terms run down; the released become dormant.
+
+    Returns:
+        The number of sellers in each of the ``states`` states afterwards.
+    """
+    counts = np.zeros(states, dtype=np.int64)
+    for i in range(len(state)):
+        s = state[i]
+        if s == 2 or s == 4:  # SUSPENDED, JAILED
+            left = weeks_left[i] - 1
+            weeks_left[i] = max(left, 0)
+            if left <= 0:
+                s = 0
+                state[i] = 0
+        counts[s] += 1
+    return counts
