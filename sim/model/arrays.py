@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
-from sim.model import kernels, learning
+from sim.model import kernels, learning, pcg64
 from sim.model.agents import SellerState
 from sim.model.beliefs import BELIEFS, STEPS, VALUES
 from sim.model.population import draw_population
@@ -127,7 +127,12 @@ class CounterfeiterArrays(mesa.Agent):
         week = self.model.current_week
         channels = p.channels.offplatform_margin_ratio > 0
         hazard = p.population.exit_hazard
-        decisions = week.rng("decisions")
+        # The week's generators, run by compiled code and given back (``sim.model.pcg64``).
+        generators = [week.rng("decisions")]
+        generators += [week.rng("channels")] if channels else []
+        generators += [week.rng("exit")] if hazard > 0 else []
+        streams = [pcg64.take(rng) for rng in generators]
+        unused = np.zeros(4, dtype=np.uint64)  # the stream of a mechanism that is off
         at_liberty, *totals, entrants, exits = kernels.decide_all(
             kernels.decision_constants(p, self.model.market.price),
             kernels.announcement_maps(week.pulls, BELIEFS, p.regions),
@@ -148,16 +153,18 @@ class CounterfeiterArrays(mesa.Agent):
             self.sentence1,
             self.sentence2,
             self.fine_multiple,
-            decisions,
+            streams[0],
             # Streams not drawn from (no channel, no exit) are not created.
-            week.rng("channels") if channels else decisions,
-            week.rng("exit") if hazard > 0 else decisions,
+            streams[1] if channels else unused,
+            streams[-1] if hazard > 0 else unused,
             hazard,
             self.active,
             self.offplatform,
             self.events,
             self.detections,
         )
+        for stream, rng in zip(streams, generators, strict=True):
+            pcg64.give_back(stream, rng)
         at_liberty = max(at_liberty, 1)
         self._perceived = {
             name: total / at_liberty

@@ -14,6 +14,8 @@ import math
 import numpy as np
 from numba import njit
 
+from sim.model import pcg64
+
 INVERSION_MAX_MEAN = 10.0  # below this mean ``n p``, inversion; from it on, BTRS
 
 
@@ -41,13 +43,13 @@ def prepare(p):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _binomial_inversion(n, prepared, rng):
+def _binomial_inversion(n, prepared, stream):
     # Sequential search from 0 (Kachitvichyanukul & Schmeiser's BINV): one uniform per draw.
     _, _, _, s, log_q, _ = prepared
     a = (n + 1) * s
     first = math.exp(n * log_q)
     while True:
-        u = rng.random()
+        u = pcg64.random(stream)
         k = 0
         pk = first
         while u > pk:
@@ -61,7 +63,7 @@ def _binomial_inversion(n, prepared, rng):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _binomial_btrs(n, prepared, rng, log_factorial):
+def _binomial_btrs(n, prepared, stream, log_factorial):
     # Hormann's transformed rejection with squeeze (BTRS, 1993), p <= 1/2 and n p >= 10. The
     # acceptance test compares with the exact ratio pmf(k) / pmf(m), from ln k! in a table.
     p, _, q, _, _, log_r = prepared
@@ -74,8 +76,8 @@ def _binomial_btrs(n, prepared, rng, log_factorial):
     m = math.floor((n + 1) * p)
     log_mode = _log_factorial(m, log_factorial) + _log_factorial(n - m, log_factorial)
     while True:
-        u = rng.random() - 0.5
-        v = rng.random()
+        u = pcg64.random(stream) - 0.5
+        v = pcg64.random(stream)
         us = 0.5 - abs(u)
         k = math.floor((2.0 * a / us + b) * u + c)
         if us >= 0.07 and v <= v_r:
@@ -93,8 +95,8 @@ def _binomial_btrs(n, prepared, rng, log_factorial):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def binomial(n, p, rng, log_factorial, prepared=None):
-    """An exact Binomial(n, p) draw from the generator ``rng`` (ODD 4.3).
+def binomial(n, p, stream, log_factorial, prepared=None):
+    """An exact Binomial(n, p) draw from ``stream`` (a generator's ``pcg64.take``, ODD 4.3).
 
     Inversion for a mean below ``INVERSION_MAX_MEAN`` (one uniform), Hormann's BTRS above it
     (two uniforms per try, about 1.15 tries); ``p`` above 1/2 by symmetry. ``log_factorial``
@@ -107,26 +109,30 @@ def binomial(n, p, rng, log_factorial, prepared=None):
         return n
     constants = prepare(p) if prepared is None else prepared
     if n * constants[0] < INVERSION_MAX_MEAN:
-        k = _binomial_inversion(n, constants, rng)
+        k = _binomial_inversion(n, constants, stream)
     else:
-        k = _binomial_btrs(n, constants, rng, log_factorial)
+        k = _binomial_btrs(n, constants, stream, log_factorial)
     return n - k if constants[1] else k
 
 
 @njit(cache=True, error_model="numpy")
-def takedowns(listings, detection_rate, strike_rate, detection_rng, strike_rng, log_factorial):
+def takedowns(
+    listings, detection_rate, strike_rate, detection_stream, strike_stream, log_factorial
+):
     """Each active store's listings taken down and strikes gained this week (ODD 4.3).
 
     Takedowns are Binomial(listings, detection rate) from the ``detection`` stream, strikes
     Binomial(takedowns, strike per takedown) from the ``strikes`` stream, store by store in
-    the order given.
+    the order given. The streams are the week's generators as ``pcg64.take`` gives them.
     """
     n = len(listings)
     detections = np.empty(n, dtype=np.int64)
     strikes = np.empty(n, dtype=np.int64)
     found_constants, strike_constants = prepare(detection_rate), prepare(strike_rate)
     for i in range(n):
-        found = binomial(listings[i], detection_rate, detection_rng, log_factorial, found_constants)
+        found = binomial(
+            listings[i], detection_rate, detection_stream, log_factorial, found_constants
+        )
         detections[i] = found
-        strikes[i] = binomial(found, strike_rate, strike_rng, log_factorial, strike_constants)
+        strikes[i] = binomial(found, strike_rate, strike_stream, log_factorial, strike_constants)
     return detections, strikes

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-from sim.model import rules
+from sim.model import pcg64, rules
 from sim.model.elementary import exp32, exp64, log32
 
 F32 = np.float32
@@ -367,9 +367,9 @@ def decide_all(
     sentence1,
     sentence2,
     fine_multiple,
-    decisions_rng,
-    channels_rng,
-    exit_rng,
+    decisions_stream,
+    channels_stream,
+    exit_stream,
     exit_hazard,
     active,
     offplatform,
@@ -385,7 +385,8 @@ def decide_all(
     ``ACTIVE`` (on the platform, opening a store if they had none, or off it) or ``DORMANT``,
     and an idle one with no open case leaves for good (``ABSENT``) if its exit uniform falls
     below the hazard. Clears the week's ``events`` and ``detections``. ``maps`` is
-    ``announcement_maps``.
+    ``announcement_maps``; the streams are the week's generators as ``pcg64.take`` gives
+    them (unused ones are not drawn from).
 
     A block of ``BLOCK`` sellers at a time: the block's uniforms (each stream in its own loop:
     the same numbers in the same order as one seller at a time), its perceptions
@@ -410,14 +411,11 @@ def decide_all(
     scales, shifts = maps[0], maps[1]
     for first in range(0, n, b):
         size = min(b, n - first)
-        for j in range(size):
-            u_decision[j] = decisions_rng.random()
+        pcg64.fill(decisions_stream, u_decision, size)
         if channels:
-            for j in range(size):
-                u_channels[j] = channels_rng.random()
+            pcg64.fill(channels_stream, u_channels, size)
         if exit_hazard > 0:
-            for j in range(size):
-                u_exits[j] = exit_rng.random()
+            pcg64.fill(exit_stream, u_exits, size)
         _copy(x, X_SALES, sales, first, size)
         _copy(x, X_OUTSIDE, outside_ratio, first, size)
         _copy(x, X_STORE, has_store, first, size)

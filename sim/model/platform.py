@@ -7,7 +7,7 @@ from functools import cached_property
 import mesa
 import numpy as np
 
-from sim.model import draws, rules
+from sim.model import draws, pcg64, rules
 from sim.model.beliefs import STEP_BITS
 from sim.model.enforcer import hand_over
 
@@ -23,14 +23,17 @@ class Platform(mesa.Agent):
         pop, plat = model.population, model.params.platform
         active = pop.platform_indices()
         listings = pop.values("listings", active)
+        generators = week.rng("detection"), week.rng("strikes")
+        streams = [pcg64.take(rng) for rng in generators]
         detections, strikes = draws.takedowns(
             listings,
             plat.detection_rate,
             plat.strike_per_takedown,
-            week.rng("detection"),
-            week.rng("strikes"),
+            *streams,
             self._log_factorials,
         )
+        for stream, rng in zip(streams, generators, strict=True):
+            pcg64.give_back(stream, rng)
         closed = active[pop.take_down(active, detections, strikes) >= plat.strike_limit]
         week.tally("listings_live", int(listings.sum()))
         week.tally("listings_removed", int(detections.sum()))
