@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
+from scipy import sparse
 
 from sim.model import kernels, learning, pcg64
 from sim.model.agents import SellerState
@@ -52,7 +53,6 @@ class CounterfeiterArrays(mesa.Agent):
         weeks_left: Weeks left in ``SUSPENDED`` or ``JAILED``.
         cumulative_sales: Illegal sales since the last sanction: store closure, lawsuit or
             prosecution (CNY).
-        contacts: Sparse adjacency matrix of the social network.
         active: Sellers active this week (either channel).
         offplatform: Sellers active off the platform this week.
         detections: Listings of each seller taken down this week.
@@ -77,7 +77,12 @@ class CounterfeiterArrays(mesa.Agent):
         self.sentence_bias = start.sentence_bias
         self.strikes = start.strikes
         self.cumulative_sales = start.cumulative_sales
-        self.contacts = start.contacts
+        # The network as CSR arrays, and reversed (who observes each seller) for learning; the
+        # sparse matrix itself (``contacts``) is made only when asked for.
+        self._indptr, self._indices = start.contacts.indptr, start.contacts.indices
+        self._observer_indptr, self._observers = learning.observers_of(
+            self._indptr, self._indices, n
+        )
         priors = model.priors
         self.alpha = np.stack([priors.alpha[step][self.region] for step in STEPS])
         self.beta = np.stack([priors.beta[step][self.region] for step in STEPS])
@@ -110,6 +115,12 @@ class CounterfeiterArrays(mesa.Agent):
         self._active_index = np.zeros(0, dtype=np.intp)
         self._platform_index = self._active_index
         self._offplatform_index = self._active_index
+
+    @property
+    def contacts(self) -> sparse.csr_array:
+        """Sparse adjacency matrix of the social network (row ``i``: whom ``i`` observes)."""
+        data = np.ones(len(self._indices), dtype=F32)
+        return sparse.csr_array((data, self._indices, self._indptr), shape=(self.n, self.n))
 
     def _value_prior(self, name: str) -> np.ndarray:
         """Each seller's prior of a perceived value: sentences scaled by its own bias."""
@@ -312,8 +323,10 @@ class CounterfeiterArrays(mesa.Agent):
         memory = bel.takedown_memory
         learning.learn_all(
             self.events,
-            self.contacts.indptr,
-            self.contacts.indices,
+            self._indptr,
+            self._indices,
+            self._observer_indptr,
+            self._observers,
             self.region,
             self.alpha,
             self.beta,

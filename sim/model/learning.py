@@ -16,6 +16,8 @@ def learn_all(
     events,
     indptr,
     indices,
+    observer_indptr,
+    observers,
     region,
     alpha,
     beta,
@@ -84,43 +86,47 @@ def learn_all(
     any_convicted = len(convicted) > 0
     witnesses = np.empty(64, dtype=np.int64)  # who saw a conviction: second pass
     witnessed = 0
-    seen = np.zeros(8, dtype=np.int64)
-    for i in range(len(region)):
+    # What each seller's contacts did, pushed from the few sellers with an event to those who
+    # observe them (``observer_indptr, observers``, the network reversed) rather than pulled
+    # by every seller from each of its contacts: per seller, how many contacts had each event
+    # bit, and whether one was convicted.
+    n = len(region)
+    seen = np.zeros((n if peers_on else 0, 8), dtype=np.uint8)  # degree <= 100
+    convicted_contact = np.zeros(n if peers_on and any_convicted else 0, dtype=np.bool_)
+    if peers_on:
+        for c in range(n):
+            e = events[c]
+            if e == 0:
+                continue
+            for link in range(observer_indptr[c], observer_indptr[c + 1]):
+                i = observers[link]
+                for bit in range(8):
+                    if e & (1 << bit):
+                        seen[i, bit] += 1
+                # A conviction always comes with its event bit, so this finds them all.
+                if any_convicted and convicted_mark[c]:
+                    convicted_contact[i] = True
+    for i in range(n):
         r = region[i]
-        start, stop = indptr[i], indptr[i + 1]
-        peers = False
-        convicted_contact = False
-        if peers_on:
-            for bit in range(8):
-                seen[bit] = 0
-            for link in range(start, stop):
-                e = events[indices[link]]
-                if e != 0:
-                    peers = True
-                    # A conviction always comes with its event bit, so this finds them all.
-                    convicted_contact |= convicted_mark[indices[link]]
-                    for bit in range(8):
-                        if e & (1 << bit):
-                            seen[bit] += 1
         own = events[i]
         for k in range(4):
             no, yes = 2 * k, 2 * k + 1
             b = beta[k, i]
             if own & (1 << no):
                 b = b + w_own32
-            if peers and seen[no]:
-                b = b + w_peer32 * np.float32(seen[no])
+            if peers_on and seen[i, no]:
+                b = b + w_peer32 * np.float32(seen[i, no])
             a = alpha[k, i]
             if own & (1 << yes):
                 a = a + w_own32
-            if peers and seen[yes]:
-                a = a + w_peer32 * np.float32(seen[yes])
+            if peers_on and seen[i, yes]:
+                a = a + w_peer32 * np.float32(seen[i, yes])
             if chain_on:
                 a = a + chain[r]
             pa, pb = prior_alpha[k, r], prior_beta[k, r]
             alpha[k, i] = (a - pa) * memory + pa
             beta[k, i] = (b - pb) * memory + pb
-        if any_convicted and (convicted_mark[i] or convicted_contact):
+        if any_convicted and (convicted_mark[i] or (peers_on and convicted_contact[i])):
             if witnessed == len(witnesses):
                 witnesses = np.concatenate((witnesses, np.empty_like(witnesses)))
             witnesses[witnessed] = i
@@ -203,3 +209,30 @@ def _learn_values(
             value = value + pull * (np.float32(total / weight) - value)
         prior = value_prior[v, r] * sentence_bias[i] if v < 2 else value_prior[v, r]
         values[v, i] = (value - prior) * memory + prior
+
+
+@njit(cache=True, error_model="numpy")
+def observers_of(indptr, indices, n):
+    """The network reversed: row ``c`` lists, increasing, the sellers who observe seller ``c``.
+
+    Args:
+        indptr: Row starts of the CSR network (row ``i``: whom seller ``i`` observes).
+        indices: Its column indices.
+        n: Sellers.
+
+    Returns:
+        ``(observer_indptr, observers)``, of the dtypes of ``indptr`` and ``indices``.
+    """
+    counts = np.zeros(n + 1, dtype=indptr.dtype)
+    for link in range(len(indices)):
+        counts[indices[link] + 1] += 1
+    for c in range(n):
+        counts[c + 1] += counts[c]
+    observers = np.empty(len(indices), dtype=indices.dtype)
+    filled = counts[:-1].copy()
+    for i in range(n):
+        for link in range(indptr[i], indptr[i + 1]):
+            c = indices[link]
+            observers[filled[c]] = i
+            filled[c] += 1
+    return counts, observers

@@ -258,8 +258,11 @@ def test_one_pass_of_learning_adds_own_contacts_and_publicity_then_forgets():
     shown = np.array([[3.0], [7.0], [0.5]])  # tier-1 sentence 3 years, fine multiple 0.5
     zero = np.zeros((3, 1))
     takedown = np.full(3, 0.1, dtype=np.float32)
+    observer_indptr, observers = learning.observers_of(indptr, indices, 3)
+    np.testing.assert_array_equal(observer_indptr, [0, 0, 1, 3])  # 1 is observed by 0, 2 by 0, 1
+    np.testing.assert_array_equal(observers, [0, 0, 1])
     learning.learn_all(
-        events, indptr, indices, region, alpha, beta, *prior,
+        events, indptr, indices, observer_indptr, observers, region, alpha, beta, *prior,
         np.array([0.5], dtype=np.float32),  # publicity: 0.5 added to every alpha
         values, value_prior, np.ones(3, dtype=np.float32),
         np.array([False, False, True]), convicted, np.array([False]), shown, zero, zero,
