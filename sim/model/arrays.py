@@ -252,10 +252,7 @@ class CounterfeiterArrays(mesa.Agent):
         Returns:
             Strikes of each seller's store after this week's.
         """
-        self.detections[sellers] = detections
-        total = self.strikes[sellers] + strikes.astype(np.int32)
-        self.strikes[sellers] = total
-        return total
+        return kernels.take_down_all(sellers, detections, strikes, self.detections, self.strikes)
 
     def record_events(self, sellers: np.ndarray, bit: int) -> None:
         """Record a step of the sanction chain of ``sellers`` this week."""

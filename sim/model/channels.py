@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mesa
 
+from sim.model import pcg64
 from sim.model.beliefs import STEP_BITS
 from sim.model.enforcer import hand_over
 
@@ -29,9 +30,10 @@ class PoliceLeads(mesa.Agent):
         sellers = pop.offplatform_indices()
         if len(sellers) == 0:
             return
-        # One draw per seller of the pool (common random numbers, ODD 7.2).
-        u = week.rng("police").random(pop.n)
-        found = u[sellers] < params.channels.offplatform_detection_rate
+        # One draw per seller of the pool (common random numbers, ODD 7.2): those of the
+        # sellers off the platform, in index order (``pcg64.at``).
+        u = pcg64.at(pcg64.take(week.rng("police")), sellers)
+        found = u < params.channels.offplatform_detection_rate
         pop.record_events(sellers[~found], NOT_FOUND)
         pop.record_events(sellers[found], FOUND)
         found = sellers[found]

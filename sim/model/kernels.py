@@ -530,3 +530,19 @@ def advance_all(state, weeks_left, states):
                 state[i] = 0
         counts[s] += 1
     return counts
+
+
+@njit(cache=True, error_model="numpy")
+def take_down_all(sellers, found, struck, detections, strikes):
+    """The week's takedowns ``found`` and new strikes ``struck`` of ``sellers`` (ODD 4.3).
+
+    Returns:
+        Each seller's strikes now (int32).
+    """
+    total = np.empty(len(sellers), dtype=np.int32)
+    for k in range(len(sellers)):
+        i = sellers[k]
+        detections[i] = found[k]
+        strikes[i] = strikes[i] + struck[k]
+        total[k] = strikes[i]
+    return total

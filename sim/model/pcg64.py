@@ -92,3 +92,26 @@ def give_back(stream: np.ndarray, rng: np.random.Generator) -> None:
     state = rng.bit_generator.state
     state["state"]["state"] = (int(stream[0]) << 64) | int(stream[1])
     rng.bit_generator.state = state
+
+
+@njit(cache=True, error_model="numpy")
+def at(stream, positions):
+    """The uniforms at increasing ``positions`` of ``stream``: ``random(n)[positions]``.
+
+    Draws the numbers up to the last position (those between are drawn and dropped), so a
+    mechanism that draws one number per seller of the pool (common random numbers, ODD 7.2)
+    need not keep them all.
+    """
+    out = np.empty(len(positions))
+    high, low, inc_high, inc_low = stream[0], stream[1], stream[2], stream[3]
+    position = 0
+    for k in range(len(positions)):
+        while True:
+            high, low, output = _step(high, low, inc_high, inc_low)
+            position += 1
+            if position > positions[k]:
+                break
+        out[k] = np.float64(output >> np.uint64(11)) * DOUBLE_UNIT
+    stream[0] = high
+    stream[1] = low
+    return out

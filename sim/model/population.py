@@ -164,10 +164,10 @@ class Population(Protocol):
         """Phase 2: active sellers earn; returns the week's sales on and off the platform."""
 
     def platform_indices(self) -> np.ndarray:
-        """Sellers active on the platform this week."""
+        """Sellers active on the platform this week, in increasing order."""
 
     def offplatform_indices(self) -> np.ndarray:
-        """Sellers active off the platform this week (ODD 4.6)."""
+        """Sellers active off the platform this week (ODD 4.6), in increasing order."""
 
     def trading_indices(self) -> np.ndarray:
         """Sellers active on the platform this week whose store is still open."""

@@ -54,3 +54,11 @@ def test_one_draw_at_a_time_is_numpys_too():
     expected = np.random.default_rng(7).random(5_000)
     stream = pcg64.take(np.random.default_rng(7))
     np.testing.assert_array_equal(_one_at_a_time(stream, 5_000), expected)
+
+
+def test_the_uniforms_at_positions_are_those_of_the_whole_stream():
+    expected = np.random.default_rng(11).random(1_000)
+    positions = np.array([0, 1, 5, 6, 400, 999])
+    got = pcg64.at(pcg64.take(np.random.default_rng(11)), positions)
+    np.testing.assert_array_equal(got, expected[positions])
+    assert len(pcg64.at(pcg64.take(np.random.default_rng(11)), positions[:0])) == 0
