@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+BLOCK = 512  # sellers whose rows ``learn_all`` updates in one vector loop
+
 
 @njit(cache=True, error_model="numpy")
 def learn_all(
@@ -67,10 +69,6 @@ def learn_all(
     w_own, w_peer = weights
     w_own32, w_peer32 = np.float32(w_own), np.float32(w_peer)
     peers_on = w_peer > 0
-    chain_on = False
-    for r in range(len(chain)):
-        if chain[r] != 0:
-            chain_on = True
     # Publicity alone moves a perceived value by the same pull towards the same mean for
     # every seller of a region: computed once per region, with the very operations of
     # ``_learn_values`` (a call to pow in the loop over the pool would slow all of it).
@@ -91,7 +89,7 @@ def learn_all(
     # by every seller from each of its contacts: per seller, how many contacts had each event
     # bit, and whether one was convicted.
     n = len(region)
-    seen = np.zeros((n if peers_on else 0, 8), dtype=np.uint8)  # degree <= 100
+    seen = np.zeros((8, n if peers_on else 0), dtype=np.uint8)  # degree <= 100
     convicted_contact = np.zeros(n if peers_on and any_convicted else 0, dtype=np.bool_)
     if peers_on:
         for c in range(n):
@@ -102,48 +100,80 @@ def learn_all(
                 i = observers[link]
                 for bit in range(8):
                     if e & (1 << bit):
-                        seen[i, bit] += 1
+                        seen[bit, i] += 1
                 # A conviction always comes with its event bit, so this finds them all.
                 if any_convicted and convicted_mark[c]:
                     convicted_contact[i] = True
-    for i in range(n):
-        r = region[i]
-        own = events[i]
+    # Who saw a conviction, its own or a contact's, and their values before this week: their
+    # values are learnt again, from these, once every row is done (``_learn_values``).
+    originals = np.empty((3, 64), dtype=np.float32)
+    if any_convicted:
+        for i in range(n):
+            if convicted_mark[i] or (peers_on and convicted_contact[i]):
+                if witnessed == len(witnesses):
+                    witnesses = np.concatenate((witnesses, np.empty_like(witnesses)))
+                    originals = np.concatenate((originals, np.empty_like(originals)), axis=1)
+                witnesses[witnessed] = i
+                for v in range(3):
+                    originals[v, witnessed] = values[v, i]
+                witnessed += 1
+    # Then every row of a block of sellers at a time, each in a loop the compiler runs on
+    # vectors: own event, contacts, publicity (adding 0 where there was none: a positive
+    # number keeps its bits), then forgetting.
+    b = BLOCK
+    local = np.empty(REGIONAL * b, dtype=np.float32)  # each seller's region's values
+    nobody = np.zeros(b, dtype=np.uint8)
+    for first in range(0, n, b):
+        last = min(first + b, n)
+        _regional(
+            local,
+            region,
+            first,
+            last - first,
+            prior_alpha,
+            prior_beta,
+            chain,
+            public_pull,
+            public_mean,
+            value_prior,
+            sentence_bias,
+        )
         for k in range(4):
-            no, yes = 2 * k, 2 * k + 1
-            b = beta[k, i]
-            if own & (1 << no):
-                b = b + w_own32
-            if peers_on and seen[i, no]:
-                b = b + w_peer32 * np.float32(seen[i, no])
-            a = alpha[k, i]
-            if own & (1 << yes):
-                a = a + w_own32
-            if peers_on and seen[i, yes]:
-                a = a + w_peer32 * np.float32(seen[i, yes])
-            if chain_on:
-                a = a + chain[r]
-            pa, pb = prior_alpha[k, r], prior_beta[k, r]
-            alpha[k, i] = (a - pa) * memory + pa
-            beta[k, i] = (b - pb) * memory + pb
-        if any_convicted and (convicted_mark[i] or (peers_on and convicted_contact[i])):
-            if witnessed == len(witnesses):
-                witnesses = np.concatenate((witnesses, np.empty_like(witnesses)))
-            witnesses[witnessed] = i
-            witnessed += 1
-        else:
-            for v in range(3):
-                value = values[v, i]
-                if public_pull[v, r] != 0:
-                    value = value + public_pull[v, r] * (public_mean[v, r] - value)
-                prior = value_prior[v, r] * sentence_bias[i] if v < 2 else value_prior[v, r]
-                values[v, i] = (value - prior) * memory + prior
-        if active[i] and not offplatform[i]:
-            rate = np.float32(detections[i]) / listings[i]
-            takedown[i] = takedown[i] * takedown_memory[0] + rate * takedown_memory[1]
-    for n in range(witnessed):
+            for bit, count, extra, prior in (
+                (2 * k, beta[k], L_NONE, L_BETA + k),
+                (2 * k + 1, alpha[k], L_CHAIN, L_ALPHA + k),
+            ):
+                _count_row(
+                    count[first:last],
+                    events[first:last],
+                    np.uint8(1 << bit),
+                    w_own32,
+                    seen[bit, first:last] if peers_on else nobody,
+                    w_peer32,
+                    local[extra * b : (extra + 1) * b],
+                    local[prior * b : (prior + 1) * b],
+                    memory,
+                )
+        for v in range(3):
+            _value_row(
+                values[v, first:last],
+                local[(L_PULL + v) * b : (L_PULL + v + 1) * b],
+                local[(L_MEAN + v) * b : (L_MEAN + v + 1) * b],
+                local[(L_PRIOR + v) * b : (L_PRIOR + v + 1) * b],
+                memory,
+            )
+        _takedown_row(
+            takedown[first:last],
+            detections[first:last],
+            listings[first:last],
+            active[first:last],
+            offplatform[first:last],
+            takedown_memory,
+        )
+    for m in range(witnessed):
         _learn_values(
-            witnesses[n],
+            witnesses[m],
+            originals[:, m],
             indptr,
             indices,
             region,
@@ -166,6 +196,7 @@ def learn_all(
 @njit(cache=True, error_model="numpy")
 def _learn_values(
     i,
+    original,
     indptr,
     indices,
     region,
@@ -203,7 +234,7 @@ def _learn_values(
                     total += w_peer * convicted_values[v, j]
         weight += public_weight[v, r]
         total += public_sum[v, r]
-        value = values[v, i]
+        value = original[v]
         if weight > 0:
             pull = np.float32(1.0) - learning ** np.float32(weight)
             value = value + pull * (np.float32(total / weight) - value)
@@ -236,3 +267,83 @@ def observers_of(indptr, indices, n):
             observers[filled[c]] = i
             filled[c] += 1
     return counts, observers
+
+
+# Rows of the block array of regional values: prior alpha and beta of each step, the
+# publicity increment of alpha, the pull and mean of publicity on each perceived value and
+# its prior (sentences times the seller's bias), and a row of zeros.
+L_ALPHA, L_BETA, L_CHAIN, L_PULL, L_MEAN, L_PRIOR, L_NONE = 0, 4, 8, 9, 12, 15, 18
+REGIONAL = 19
+
+
+@njit(cache=True, error_model="numpy")
+def _regional(
+    local, region, first, size, prior_alpha, prior_beta, chain, pull, mean, value_prior, bias
+):
+    # Each seller's region's values, row by row: one region for the whole block as a rule
+    # (the initial sellers are stored region by region), so rows of one value each.
+    b = BLOCK
+    r0 = region[first]
+    one_region = True
+    for j in range(size):
+        if region[first + j] != r0:
+            one_region = False
+    if one_region:
+        for k in range(4):
+            local[(L_ALPHA + k) * b : (L_ALPHA + k + 1) * b] = prior_alpha[k, r0]
+            local[(L_BETA + k) * b : (L_BETA + k + 1) * b] = prior_beta[k, r0]
+        local[L_CHAIN * b : (L_CHAIN + 1) * b] = chain[r0]
+        for v in range(3):
+            local[(L_PULL + v) * b : (L_PULL + v + 1) * b] = pull[v, r0]
+            local[(L_MEAN + v) * b : (L_MEAN + v + 1) * b] = mean[v, r0]
+            prior = value_prior[v, r0]
+            row = local[(L_PRIOR + v) * b : (L_PRIOR + v) * b + size]
+            if v < 2:
+                for j in range(size):
+                    row[j] = prior * bias[first + j]
+            else:
+                row[:] = prior
+        local[L_NONE * b : (L_NONE + 1) * b] = 0.0
+        return
+    for j in range(size):
+        r = region[first + j]
+        for k in range(4):
+            local[(L_ALPHA + k) * b + j] = prior_alpha[k, r]
+            local[(L_BETA + k) * b + j] = prior_beta[k, r]
+        local[L_CHAIN * b + j] = chain[r]
+        for v in range(3):
+            local[(L_PULL + v) * b + j] = pull[v, r]
+            local[(L_MEAN + v) * b + j] = mean[v, r]
+            prior = value_prior[v, r]
+            local[(L_PRIOR + v) * b + j] = prior * bias[first + j] if v < 2 else prior
+        local[L_NONE * b + j] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _count_row(count, events, bit, w_own, seen, w_peer, extra, prior, memory):
+    # One row of pseudo-counts of a block (views from its first seller: indices from 0 let the
+    # compiler see that it may vectorise). The additions are the agents engine's, in order.
+    zero = np.float32(0.0)
+    for j in range(len(count)):
+        c = count[j] + (w_own if events[j] & bit else zero)
+        c = c + (w_peer * np.float32(seen[j]) if seen[j] else zero)
+        c = c + extra[j]
+        count[j] = (c - prior[j]) * memory + prior[j]
+
+
+@njit(cache=True, error_model="numpy")
+def _value_row(value, pull, mean, prior, memory):
+    # One perceived value of a block: publicity's pull (0 when none), then forgetting.
+    for j in range(len(value)):
+        v = value[j]
+        v = v + pull[j] * (mean[j] - v)
+        value[j] = (v - prior[j]) * memory + prior[j]
+
+
+@njit(cache=True, error_model="numpy")
+def _takedown_row(takedown, detections, listings, active, offplatform, kept):
+    # The perceived takedown rate of a block's sellers active on the platform.
+    for j in range(len(takedown)):
+        rate = np.float32(detections[j]) / listings[j]
+        updated = takedown[j] * kept[0] + rate * kept[1]
+        takedown[j] = updated if active[j] and not offplatform[j] else takedown[j]
