@@ -339,11 +339,13 @@ def choose_block(c, x, y, size):
         y[4 * b + j] = sentence
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _copy(x, row, source, first, size):
+@njit(cache=True, error_model="numpy")
+def _copy(x, row, source):
+    # Row ``row`` of a block from ``source`` (a view of the block's sellers: with indices from
+    # 0 the compiler sees that no index can be negative, and copies eight at a time).
     base = row * BLOCK
-    for j in range(size):
-        x[base + j] = source[first + j]
+    for j in range(len(source)):
+        x[base + j] = source[j]
 
 
 @njit(cache=True, error_model="numpy")
@@ -411,60 +413,61 @@ def decide_all(
     scales, shifts = maps[0], maps[1]
     for first in range(0, n, b):
         size = min(b, n - first)
+        last = first + size
         pcg64.fill(decisions_stream, u_decision, size)
         if channels:
             pcg64.fill(channels_stream, u_channels, size)
         if exit_hazard > 0:
             pcg64.fill(exit_stream, u_exits, size)
-        _copy(x, X_SALES, sales, first, size)
-        _copy(x, X_OUTSIDE, outside_ratio, first, size)
-        _copy(x, X_STORE, has_store, first, size)
-        _copy(x, X_READY, offplatform_ready, first, size)
-        _copy(x, X_TAKEDOWN, takedown, first, size)
-        _copy(x, X_LISTINGS, listings, first, size)
-        _copy(x, X_CUMULATIVE, cumulative, first, size)
-        _copy(x, X_PRISON, prison_year_cost, first, size)
+        _copy(x, X_SALES, sales[first:last])
+        _copy(x, X_OUTSIDE, outside_ratio[first:last])
+        _copy(x, X_STORE, has_store[first:last])
+        _copy(x, X_READY, offplatform_ready[first:last])
+        _copy(x, X_TAKEDOWN, takedown[first:last])
+        _copy(x, X_LISTINGS, listings[first:last])
+        _copy(x, X_CUMULATIVE, cumulative[first:last])
+        _copy(x, X_PRISON, prison_year_cost[first:last])
         for k in range(4):
-            _copy(x, X_BELIEFS + 2 * k, alpha[k], first, size)
-            _copy(x, X_BELIEFS + 2 * k + 1, beta[k], first, size)
-        _copy(x, X_SENTENCE1, sentence1, first, size)
-        _copy(x, X_SENTENCE2, sentence2, first, size)
-        _copy(x, X_FINE, fine_multiple, first, size)
+            _copy(x, X_BELIEFS + 2 * k, alpha[k][first:last])
+            _copy(x, X_BELIEFS + 2 * k + 1, beta[k][first:last])
+        _copy(x, X_SENTENCE1, sentence1[first:last])
+        _copy(x, X_SENTENCE2, sentence2[first:last])
+        _copy(x, X_FINE, fine_multiple[first:last])
         # The announcement maps of each seller's region: one region for the whole block as a
         # rule (the initial sellers are stored region by region).
-        r0 = region[first]
+        regions = region[first:last]
+        r0 = regions[0]
         one_region = True
         for j in range(size):
-            if region[first + j] != r0:
-                one_region = False
+            one_region &= regions[j] == r0
         for k in range(7):
             if one_region:
-                scale, shift = scales[k, r0], shifts[k, r0]
-                for j in range(size):
-                    x[(X_SCALE + k) * b + j] = scale
-                    x[(X_SHIFT + k) * b + j] = shift
+                x[(X_SCALE + k) * b : (X_SCALE + k) * b + size] = scales[k, r0]
+                x[(X_SHIFT + k) * b : (X_SHIFT + k) * b + size] = shifts[k, r0]
             else:
                 for j in range(size):
-                    x[(X_SCALE + k) * b + j] = scales[k, region[first + j]]
-                    x[(X_SHIFT + k) * b + j] = shifts[k, region[first + j]]
+                    x[(X_SCALE + k) * b + j] = scales[k, regions[j]]
+                    x[(X_SHIFT + k) * b + j] = shifts[k, regions[j]]
         choose_block(c, x, y, size)
+        # The choices, on views of the block (indices from 0).
+        active[first:last] = False
+        offplatform[first:last] = False
+        events[first:last] = 0
+        detections[first:last] = 0
+        states = state[first:last]
         for j in range(size):
-            i = first + j
-            active[i] = False
-            offplatform[i] = False
-            events[i] = 0
-            detections[i] = 0
-            if state[i] >= 3:  # PROSECUTED, JAILED, ABSENT: no choice to make
+            if states[j] >= 3:  # PROSECUTED, JAILED, ABSENT: no choice to make
                 continue
             at_liberty += 1
             risk_sum += y[2 * b + j]
             criminal_sum += y[3 * b + j]
             sentence_sum += y[4 * b + j]
-            if state[i] == 2:  # SUSPENDED: perceives, cannot sell
+            if states[j] == 2:  # SUSPENDED: perceives, cannot sell
                 continue
+            i = first + j
             if u_decision[j] < y[j]:
                 active[i] = True
-                state[i] = 1
+                states[j] = 1
                 if channels and u_channels[j] < y[b + j]:
                     offplatform[i] = True
                     offplatform_ready[i] = True
@@ -474,9 +477,9 @@ def decide_all(
                     newcomer[i] = False
                     entrants += 1
             else:
-                state[i] = 0
+                states[j] = 0
                 if u_exits[j] < exit_hazard and not case_open[i]:
-                    state[i] = 5
+                    states[j] = 5
                     exits += 1
     return at_liberty, risk_sum, criminal_sum, sentence_sum, entrants, exits
 
