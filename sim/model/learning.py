@@ -283,11 +283,11 @@ def _regional(
     # Each seller's region's values, row by row: one region for the whole block as a rule
     # (the initial sellers are stored region by region), so rows of one value each.
     b = BLOCK
-    r0 = region[first]
+    regions = region[first : first + size]
+    r0 = regions[0]
     one_region = True
     for j in range(size):
-        if region[first + j] != r0:
-            one_region = False
+        one_region &= regions[j] == r0
     if one_region:
         for k in range(4):
             local[(L_ALPHA + k) * b : (L_ALPHA + k + 1) * b] = prior_alpha[k, r0]
@@ -299,8 +299,9 @@ def _regional(
             prior = value_prior[v, r0]
             row = local[(L_PRIOR + v) * b : (L_PRIOR + v) * b + size]
             if v < 2:
+                biases = bias[first : first + size]
                 for j in range(size):
-                    row[j] = prior * bias[first + j]
+                    row[j] = prior * biases[j]
             else:
                 row[:] = prior
         local[L_NONE * b : (L_NONE + 1) * b] = 0.0
