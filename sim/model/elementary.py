@@ -24,17 +24,28 @@ from numba.extending import intrinsic
 F32 = np.float32
 
 
-@intrinsic
-def _bits_as_float32(typingctx, bits):
-    # The float32 whose IEEE 754 bits are the integer ``bits`` (as int32).
-    if not isinstance(bits, types.Integer):
-        return None
+def _bits_as(width: int):
+    # An intrinsic: the float of ``width`` bits whose IEEE 754 bits are the integer ``bits``.
+    integer, floating = (
+        (types.int32, types.float32) if width == 32 else (types.int64, types.float64)
+    )
+    llvm_float = ir.FloatType() if width == 32 else ir.DoubleType()
 
-    def codegen(context, builder, signature, args):
-        value = context.cast(builder, args[0], signature.args[0], types.int32)
-        return builder.bitcast(value, ir.FloatType())
+    def bits_as(typingctx, bits):
+        if not isinstance(bits, types.Integer):
+            return None
 
-    return types.float32(bits), codegen
+        def codegen(context, builder, signature, args):
+            value = context.cast(builder, args[0], signature.args[0], integer)
+            return builder.bitcast(value, llvm_float)
+
+        return floating(bits), codegen
+
+    bits_as.__name__ = bits_as.__qualname__ = f"_bits_as_float{width}"
+    return intrinsic(bits_as)
+
+
+_bits_as_float32, _bits_as_float64 = _bits_as(32), _bits_as(64)
 
 
 @intrinsic
@@ -47,19 +58,6 @@ def _float32_as_bits(typingctx, value):
         return builder.bitcast(args[0], ir.IntType(32))
 
     return types.int32(value), codegen
-
-
-@intrinsic
-def _bits_as_float64(typingctx, bits):
-    # The float64 whose IEEE 754 bits are the integer ``bits`` (as int64).
-    if not isinstance(bits, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        value = context.cast(builder, args[0], signature.args[0], types.int64)
-        return builder.bitcast(value, ir.DoubleType())
-
-    return types.float64(bits), codegen
 
 
 ONE32, HALF32 = F32(1.0), F32(0.5)

@@ -10,9 +10,11 @@ the tests check the kernels against them. Learning is in ``sim.model.learning``,
 platform's binomial draws in ``sim.model.draws``.
 
 Kernels are compiled by numba on first use and cached on disk beside this module (or in
-``NUMBA_CACHE_DIR``), so later runs start at once. They follow numpy's error model (a division
-by zero gives an infinity, not an exception; none can occur in them). The decision rule works
-in single precision, as the arrays it reads (ODD 7.1).
+``NUMBA_CACHE_DIR``), so later runs start at once. Numba checks only a cached function's own
+source file: after changing ``elementary.py`` or ``pcg64.py`` alone, delete the cache files
+(``*.nbi``, ``*.nbc`` under ``sim/``; ``make clean`` does). They follow numpy's error model
+(a division by zero gives an infinity, not an exception; none can occur in them). The
+decision rule works in single precision, as the arrays it reads (ODD 7.1).
 """
 
 from __future__ import annotations
