@@ -138,44 +138,40 @@ class CounterfeiterArrays(mesa.Agent):
         week = self.model.current_week
         channels = p.channels.offplatform_margin_ratio > 0
         hazard = p.population.exit_hazard
-        # The week's generators, run by compiled code and given back (``sim.model.pcg64``).
-        generators = [week.rng("decisions")]
-        generators += [week.rng("channels")] if channels else []
-        generators += [week.rng("exit")] if hazard > 0 else []
-        streams = [pcg64.take(rng) for rng in generators]
-        unused = np.zeros(4, dtype=np.uint64)  # the stream of a mechanism that is off
-        at_liberty, *totals, entrants, exits = kernels.decide_all(
-            kernels.decision_constants(p, self.model.market.price),
-            kernels.announcement_maps(week.pulls, BELIEFS, p.regions),
-            self.state,
-            self.region,
-            self.sales,
-            self.outside_ratio,
-            self.has_store,
-            self.offplatform_ready,
-            self.newcomer,
-            self.case_open,
-            self.perceived_takedown,
-            self._listings_f32,
-            self.cumulative_sales,
-            self.prison_year_cost,
-            self.alpha,
-            self.beta,
-            self.sentence1,
-            self.sentence2,
-            self.fine_multiple,
-            streams[0],
-            # Streams not drawn from (no channel, no exit) are not created.
-            streams[1] if channels else unused,
-            streams[-1] if hazard > 0 else unused,
-            hazard,
-            self.active,
-            self.offplatform,
-            self.events,
-            self.detections,
-        )
-        for stream, rng in zip(streams, generators, strict=True):
-            pcg64.give_back(stream, rng)
+        # The week's generators, run by compiled code and given back (``sim.model.pcg64``);
+        # streams not drawn from (no channel, no exit) are not created.
+        with pcg64.running(
+            week.rng("decisions"),
+            week.rng("channels") if channels else None,
+            week.rng("exit") if hazard > 0 else None,
+        ) as streams:
+            at_liberty, *totals, entrants, exits = kernels.decide_all(
+                kernels.decision_constants(p, self.model.market.price),
+                kernels.announcement_maps(week.pulls, BELIEFS, p.regions),
+                self.state,
+                self.region,
+                self.sales,
+                self.outside_ratio,
+                self.has_store,
+                self.offplatform_ready,
+                self.newcomer,
+                self.case_open,
+                self.perceived_takedown,
+                self._listings_f32,
+                self.cumulative_sales,
+                self.prison_year_cost,
+                self.alpha,
+                self.beta,
+                self.sentence1,
+                self.sentence2,
+                self.fine_multiple,
+                *streams,
+                hazard,
+                self.active,
+                self.offplatform,
+                self.events,
+                self.detections,
+            )
         at_liberty = max(at_liberty, 1)
         self._perceived = {
             name: total / at_liberty

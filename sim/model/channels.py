@@ -32,7 +32,8 @@ class PoliceLeads(mesa.Agent):
             return
         # One draw per seller of the pool (common random numbers, ODD 7.2): those of the
         # sellers off the platform, in index order (``pcg64.at``).
-        u = pcg64.at(pcg64.take(week.rng("police")), sellers)
+        with pcg64.running(week.rng("police")) as (stream,):
+            u = pcg64.at(stream, sellers)
         found = u < params.channels.offplatform_detection_rate
         pop.record_events(sellers[~found], NOT_FOUND)
         pop.record_events(sellers[found], FOUND)

@@ -12,6 +12,9 @@ compiled draws stopped; ``tests/model/test_pcg64.py`` checks the numbers against
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -56,12 +59,18 @@ def _step(typingctx, high, low, inc_high, inc_low):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def _double(output):
+    # numpy's next_double: the top 53 bits of a 64-bit output, as a double in [0, 1).
+    return np.float64(output >> np.uint64(11)) * DOUBLE_UNIT
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def random(stream):
     """The next uniform in [0, 1) of ``stream`` (from ``take``), as ``Generator.random()``."""
     high, low, output = _step(stream[0], stream[1], stream[2], stream[3])
     stream[0] = high
     stream[1] = low
-    return np.float64(output >> np.uint64(11)) * DOUBLE_UNIT
+    return _double(output)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -73,7 +82,7 @@ def fill(stream, out, size):
     high, low, inc_high, inc_low = stream[0], stream[1], stream[2], stream[3]
     for j in range(size):
         high, low, output = _step(high, low, inc_high, inc_low)
-        out[j] = np.float64(output >> np.uint64(11)) * DOUBLE_UNIT
+        out[j] = _double(output)
     stream[0] = high
     stream[1] = low
 
@@ -94,6 +103,20 @@ def give_back(stream: np.ndarray, rng: np.random.Generator) -> None:
     rng.bit_generator.state = state
 
 
+@contextmanager
+def running(*generators: np.random.Generator | None) -> Iterator[list[np.ndarray]]:
+    """The streams of ``generators`` for compiled draws, each given back at the end.
+
+    A generator that is None (a mechanism that is off) gets a stream that nothing may draw
+    from and that is not given back.
+    """
+    streams = [np.zeros(4, dtype=np.uint64) if rng is None else take(rng) for rng in generators]
+    yield streams
+    for stream, rng in zip(streams, generators, strict=True):
+        if rng is not None:
+            give_back(stream, rng)
+
+
 @njit(cache=True, error_model="numpy")
 def at(stream, positions):
     """The uniforms at increasing ``positions`` of ``stream``: ``random(n)[positions]``.
@@ -111,7 +134,7 @@ def at(stream, positions):
             position += 1
             if position > positions[k]:
                 break
-        out[k] = np.float64(output >> np.uint64(11)) * DOUBLE_UNIT
+        out[k] = _double(output)
     stream[0] = high
     stream[1] = low
     return out

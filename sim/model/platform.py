@@ -23,17 +23,14 @@ class Platform(mesa.Agent):
         pop, plat = model.population, model.params.platform
         active = pop.platform_indices()
         listings = pop.values("listings", active)
-        generators = week.rng("detection"), week.rng("strikes")
-        streams = [pcg64.take(rng) for rng in generators]
-        detections, strikes = draws.takedowns(
-            listings,
-            plat.detection_rate,
-            plat.strike_per_takedown,
-            *streams,
-            self._log_factorials,
-        )
-        for stream, rng in zip(streams, generators, strict=True):
-            pcg64.give_back(stream, rng)
+        with pcg64.running(week.rng("detection"), week.rng("strikes")) as streams:
+            detections, strikes = draws.takedowns(
+                listings,
+                plat.detection_rate,
+                plat.strike_per_takedown,
+                *streams,
+                self._log_factorials,
+            )
         closed = active[pop.take_down(active, detections, strikes) >= plat.strike_limit]
         week.tally("listings_live", int(listings.sum()))
         week.tally("listings_removed", int(detections.sum()))

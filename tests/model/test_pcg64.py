@@ -62,3 +62,12 @@ def test_the_uniforms_at_positions_are_those_of_the_whole_stream():
     got = pcg64.at(pcg64.take(np.random.default_rng(11)), positions)
     np.testing.assert_array_equal(got, expected[positions])
     assert len(pcg64.at(pcg64.take(np.random.default_rng(11)), positions[:0])) == 0
+
+
+def test_running_hands_every_stream_back_and_makes_none_for_a_mechanism_that_is_off():
+    expected = np.random.default_rng(3).random(11)
+    generator = np.random.default_rng(3)
+    with pcg64.running(generator, None) as (stream, off):
+        np.testing.assert_array_equal(_draw(stream, 10, 4), expected[:10])
+        assert not off.any()
+    assert generator.random() == expected[10]
