@@ -289,6 +289,12 @@ LANES = 33
 OUTPUTS = 5  # p_active, p_off, risk, criminal, sentence
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _row(x, row, j):
+    # Seller j's value in row ``row`` of a block array.
+    return x[row * BLOCK + j]
+
+
 @njit(cache=True, error_model="numpy")
 def choose_block(c, x, y, size):
     """``choose`` for the ``size`` sellers of a block: inputs ``x``, outputs ``y`` (flat)."""
@@ -297,42 +303,42 @@ def choose_block(c, x, y, size):
         p_active, p_off, risk, criminal, sentence = choose(
             c,
             (
-                x[19 * b + j],
-                x[20 * b + j],
-                x[21 * b + j],
-                x[22 * b + j],
-                x[23 * b + j],
-                x[24 * b + j],
-                x[25 * b + j],
+                _row(x, X_SCALE, j),
+                _row(x, X_SCALE + 1, j),
+                _row(x, X_SCALE + 2, j),
+                _row(x, X_SCALE + 3, j),
+                _row(x, X_SCALE + 4, j),
+                _row(x, X_SCALE + 5, j),
+                _row(x, X_SCALE + 6, j),
             ),
             (
-                x[26 * b + j],
-                x[27 * b + j],
-                x[28 * b + j],
-                x[29 * b + j],
-                x[30 * b + j],
-                x[31 * b + j],
-                x[32 * b + j],
+                _row(x, X_SHIFT, j),
+                _row(x, X_SHIFT + 1, j),
+                _row(x, X_SHIFT + 2, j),
+                _row(x, X_SHIFT + 3, j),
+                _row(x, X_SHIFT + 4, j),
+                _row(x, X_SHIFT + 5, j),
+                _row(x, X_SHIFT + 6, j),
             ),
-            x[j],
-            x[b + j],
-            x[2 * b + j] != 0,
-            x[3 * b + j] != 0,
-            x[4 * b + j],
-            x[5 * b + j],
-            x[6 * b + j],
-            x[7 * b + j],
-            x[8 * b + j],
-            x[9 * b + j],
-            x[10 * b + j],
-            x[11 * b + j],
-            x[12 * b + j],
-            x[13 * b + j],
-            x[14 * b + j],
-            x[15 * b + j],
-            x[16 * b + j],
-            x[17 * b + j],
-            x[18 * b + j],
+            _row(x, X_SALES, j),
+            _row(x, X_OUTSIDE, j),
+            _row(x, X_STORE, j) != 0,
+            _row(x, X_READY, j) != 0,
+            _row(x, X_TAKEDOWN, j),
+            _row(x, X_LISTINGS, j),
+            _row(x, X_CUMULATIVE, j),
+            _row(x, X_PRISON, j),
+            _row(x, X_BELIEFS, j),
+            _row(x, X_BELIEFS + 1, j),
+            _row(x, X_BELIEFS + 2, j),
+            _row(x, X_BELIEFS + 3, j),
+            _row(x, X_BELIEFS + 4, j),
+            _row(x, X_BELIEFS + 5, j),
+            _row(x, X_BELIEFS + 6, j),
+            _row(x, X_BELIEFS + 7, j),
+            _row(x, X_SENTENCE1, j),
+            _row(x, X_SENTENCE2, j),
+            _row(x, X_FINE, j),
         )
         y[j] = p_active
         y[b + j] = p_off
