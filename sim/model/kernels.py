@@ -295,6 +295,20 @@ def _row(x, row, j):
     return x[row * BLOCK + j]
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _map(x, row, j):
+    # Seller j's side of its region's announcement maps: seven rows from ``row``, one a belief.
+    return (
+        _row(x, row, j),
+        _row(x, row + 1, j),
+        _row(x, row + 2, j),
+        _row(x, row + 3, j),
+        _row(x, row + 4, j),
+        _row(x, row + 5, j),
+        _row(x, row + 6, j),
+    )
+
+
 @njit(cache=True, error_model="numpy")
 def choose_block(c, x, y, size):
     """``choose`` for the ``size`` sellers of a block: inputs ``x``, outputs ``y`` (flat)."""
@@ -302,24 +316,8 @@ def choose_block(c, x, y, size):
     for j in range(size):
         p_active, p_off, risk, criminal, sentence = choose(
             c,
-            (
-                _row(x, X_SCALE, j),
-                _row(x, X_SCALE + 1, j),
-                _row(x, X_SCALE + 2, j),
-                _row(x, X_SCALE + 3, j),
-                _row(x, X_SCALE + 4, j),
-                _row(x, X_SCALE + 5, j),
-                _row(x, X_SCALE + 6, j),
-            ),
-            (
-                _row(x, X_SHIFT, j),
-                _row(x, X_SHIFT + 1, j),
-                _row(x, X_SHIFT + 2, j),
-                _row(x, X_SHIFT + 3, j),
-                _row(x, X_SHIFT + 4, j),
-                _row(x, X_SHIFT + 5, j),
-                _row(x, X_SHIFT + 6, j),
-            ),
+            _map(x, X_SCALE, j),
+            _map(x, X_SHIFT, j),
             _row(x, X_SALES, j),
             _row(x, X_OUTSIDE, j),
             _row(x, X_STORE, j) != 0,
