@@ -31,6 +31,9 @@ F32 = np.float32
 
 # -- the decision rule (ODD 4.2, 4.6) -----------------------------------------------------------
 
+# ``agents.SellerState`` values the choices write (int8, as the state array).
+DORMANT, ACTIVE, ABSENT = np.int8(0), np.int8(1), np.int8(5)
+
 # Positions in the float32 array of ``decision_constants``.
 (
     MARGIN_SHARE,
@@ -455,38 +458,35 @@ def decide_all(
                     x[(X_SCALE + k) * b + j] = scales[k, regions[j]]
                     x[(X_SHIFT + k) * b + j] = shifts[k, regions[j]]
         choose_block(c, x, y, size)
-        # The choices, on views of the block (indices from 0).
-        active[first:last] = False
-        offplatform[first:last] = False
-        events[first:last] = 0
-        detections[first:last] = 0
+        # The choices, on views of the block (indices from 0), without a branch: which way
+        # a seller goes is a coin toss that a branch predictor cannot learn. First the float64
+        # sums over the sellers at liberty (adding +0.0 keeps a sum's bits), then the rest.
         states = state[first:last]
         for j in range(size):
-            if states[j] >= 3:  # PROSECUTED, JAILED, ABSENT: no choice to make
-                continue
-            at_liberty += 1
-            risk_sum += y[2 * b + j]
-            criminal_sum += y[3 * b + j]
-            sentence_sum += y[4 * b + j]
-            if states[j] == 2:  # SUSPENDED: perceives, cannot sell
-                continue
-            i = first + j
-            if u_decision[j] < y[j]:
-                active[i] = True
-                states[j] = 1
-                if channels and u_channels[j] < y[b + j]:
-                    offplatform[i] = True
-                    offplatform_ready[i] = True
-                else:
-                    has_store[i] = True
-                if newcomer[i]:
-                    newcomer[i] = False
-                    entrants += 1
-            else:
-                states[j] = 0
-                if u_exits[j] < exit_hazard and not case_open[i]:
-                    states[j] = 5
-                    exits += 1
+            liberty = states[j] < 3  # not PROSECUTED, JAILED or ABSENT: perceives
+            risk_sum += y[2 * b + j] if liberty else 0.0
+            criminal_sum += y[3 * b + j] if liberty else 0.0
+            sentence_sum += y[4 * b + j] if liberty else 0.0
+        actives, offs = active[first:last], offplatform[first:last]
+        stores, readies = has_store[first:last], offplatform_ready[first:last]
+        newcomers, cases = newcomer[first:last], case_open[first:last]
+        events[first:last] = 0
+        detections[first:last] = 0
+        for j in range(size):
+            s = states[j]
+            at_liberty += s < 3
+            free = s < 2  # DORMANT or ACTIVE: chooses (SUSPENDED perceives, cannot sell)
+            go = free & (u_decision[j] < y[j])
+            off = go & (u_channels[j] < y[b + j])  # u_channels is 1 with no channel
+            actives[j] = go
+            offs[j] = off
+            readies[j] |= off
+            stores[j] |= go & ~off
+            entrants += go & newcomers[j]
+            newcomers[j] &= ~go
+            leave = free & ~go & (u_exits[j] < exit_hazard) & ~cases[j]  # u_exits 1 with none
+            exits += leave
+            states[j] = ABSENT if leave else (ACTIVE if go else (DORMANT if free else s))
     return at_liberty, risk_sum, criminal_sum, sentence_sum, entrants, exits
 
 
