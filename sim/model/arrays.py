@@ -111,6 +111,7 @@ class CounterfeiterArrays(mesa.Agent):
         self._listings_f32 = self.listings.astype(F32)
         self._perceived: dict[str, float] = {}
         self._counts = np.zeros(len(SellerState), dtype=np.int64)
+        self._seen: np.ndarray | None = None
         self._counted_week = -1
         self._active_index = np.zeros(0, dtype=np.intp)
         self._platform_index = self._active_index
@@ -346,7 +347,15 @@ class CounterfeiterArrays(mesa.Agent):
             F32(bel.memory),
             F32(1.0 - bel.sentence_learning),
             (F32(memory), F32(1.0 - memory)),
+            self._seen_counts(bel.w_peer > 0),
         )
+
+    def _seen_counts(self, peers: bool) -> np.ndarray:
+        """Zeros for learning to count contacts' events in: kept, as learning leaves them."""
+        columns = self.n if peers else 0
+        if self._seen is None or self._seen.shape[1] != columns:
+            self._seen = np.zeros((8, columns), dtype=np.uint8)
+        return self._seen
 
     # -- phase 6 ------------------------------------------------------------------------------
     def advance_timers(self) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sim.model.memory import prefetch
+
 BLOCK = 512  # sellers whose rows ``learn_all`` updates in one vector loop
 
 
@@ -44,6 +46,7 @@ def learn_all(
     memory,
     learning,
     takedown_memory,
+    seen,
 ):
     """Every seller learns from the week, then forgets (ODD 4.4), in one pass over the pool.
 
@@ -62,7 +65,8 @@ def learn_all(
     each shows of perceived value ``v``. ``weights`` is ``(w_own, w_peer)`` (float64),
     ``memory`` the share of a deviation from the prior kept each week, ``learning`` one minus
     the pull of one unit of weight on a perceived value, ``takedown_memory`` ``(k, 1 - k)``
-    of the perceived takedown rate (float32).
+    of the perceived takedown rate (float32). ``seen`` is a ``(8, n)`` uint8 array of zeros
+    (the engine keeps one), left as zeros.
 
     The float32 arithmetic is the ``agents`` engine's, operation for operation.
     """
@@ -89,21 +93,9 @@ def learn_all(
     # by every seller from each of its contacts: per seller, how many contacts had each event
     # bit, and whether one was convicted.
     n = len(region)
-    seen = np.zeros((8, n if peers_on else 0), dtype=np.uint8)  # degree <= 100
     convicted_contact = np.zeros(n if peers_on and any_convicted else 0, dtype=np.bool_)
     if peers_on:
-        for c in range(n):
-            e = events[c]
-            if e == 0:
-                continue
-            for link in range(observer_indptr[c], observer_indptr[c + 1]):
-                i = observers[link]
-                for bit in range(8):
-                    if e & (1 << bit):
-                        seen[bit, i] += 1
-                # A conviction always comes with its event bit, so this finds them all.
-                if any_convicted and convicted_mark[c]:
-                    convicted_contact[i] = True
+        _push(events, observer_indptr, observers, seen, convicted_mark, convicted_contact)
     # Who saw a conviction, its own or a contact's, and their values before this week: their
     # values are learnt again, from these, once every row is done (``_learn_values``).
     originals = np.empty((3, 64), dtype=np.float32)
@@ -170,6 +162,8 @@ def learn_all(
             offplatform[first:last],
             takedown_memory,
         )
+    if peers_on:
+        seen[:] = 0
     for m in range(witnessed):
         _learn_values(
             witnesses[m],
@@ -191,6 +185,47 @@ def learn_all(
             memory,
             learning,
         )
+
+
+PREFETCH = 16  # sellers with an event whose observers are fetched ahead (``_push``)
+
+
+@njit(cache=True, error_model="numpy")
+def _push(events, observer_indptr, observers, seen, convicted_mark, convicted_contact):
+    # Per seller, how many of its contacts had each event bit (``seen``), and whether one was
+    # convicted. The sellers with an event are few and scattered: each one's list of observers
+    # is a miss of main memory, so they are listed a chunk at a time, and the lists of those
+    # PREFETCH ahead are fetched while these are counted.
+    n = len(events)
+    chunk = np.empty(8 * BLOCK, dtype=np.int64)
+    any_convicted = len(convicted_contact) > 0
+    for first in range(0, n, len(chunk)):
+        last = min(first + len(chunk), n)
+        listed = 0
+        for c in range(first, last):  # no branch: a seller is written, then kept or not
+            chunk[listed] = c
+            listed += events[c] != 0
+        for k in range(min(PREFETCH, listed)):
+            prefetch(observer_indptr, chunk[k])
+        for k in range(listed):
+            if k + PREFETCH < listed:
+                prefetch(observer_indptr, chunk[k + PREFETCH])
+            if k + PREFETCH // 2 < listed:
+                ahead = observer_indptr[chunk[k + PREFETCH // 2]]
+                if ahead < len(observers):
+                    prefetch(observers, ahead)
+            c = chunk[k]
+            e = events[c]
+            start, stop = observer_indptr[c], observer_indptr[c + 1]
+            for bit in range(8):
+                if e & (1 << bit):
+                    row = seen[bit]
+                    for link in range(start, stop):
+                        row[observers[link]] += 1  # degree <= 100: no overflow
+            # A conviction always comes with its event bit, so this finds them all.
+            if any_convicted and convicted_mark[c]:
+                for link in range(start, stop):
+                    convicted_contact[observers[link]] = True
 
 
 @njit(cache=True, error_model="numpy")

@@ -258,6 +258,7 @@ def test_one_pass_of_learning_adds_own_contacts_and_publicity_then_forgets():
     shown = np.array([[3.0], [7.0], [0.5]])  # tier-1 sentence 3 years, fine multiple 0.5
     zero = np.zeros((3, 1))
     takedown = np.full(3, 0.1, dtype=np.float32)
+    seen = np.zeros((8, 3), dtype=np.uint8)
     observer_indptr, observers = learning.observers_of(indptr, indices, 3)
     np.testing.assert_array_equal(observer_indptr, [0, 0, 1, 3])  # 1 is observed by 0, 2 by 0, 1
     np.testing.assert_array_equal(observers, [0, 0, 1])
@@ -273,7 +274,9 @@ def test_one_pass_of_learning_adds_own_contacts_and_publicity_then_forgets():
         np.float32(0.5),  # memory
         np.float32(0.75),  # one minus the pull of one unit of weight
         (np.float32(0.5), np.float32(0.5)),
+        seen,
     )  # fmt: skip
+    assert not seen.any()  # the counts of contacts' events are left as zeros for next week
     # Pursuit (row 1): seller 0 saw two contacts pursued, 1 saw one and was pursued itself,
     # 2 was pursued; each also gets the 0.5 of publicity, then forgets half towards 2.
     pursued = np.array([2 + 2 * 1.0, 2 + 2.0 + 1.0, 2 + 2.0]) + 0.5
