@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from sim.model import pcg64
+from sim.model.memory import borrow
 
 INVERSION_MAX_MEAN = 10.0  # below this mean ``n p``, inversion; from it on, BTRS
 
@@ -125,6 +126,10 @@ def takedowns(
     Binomial(takedowns, strike per takedown) from the ``strikes`` stream, store by store in
     the order given. The streams are the week's generators as ``pcg64.take`` gives them.
     """
+    # Borrowed (``sim.model.memory``): each draw passes them on, which would otherwise count
+    # references four times a store.
+    detection_stream, strike_stream = borrow(detection_stream), borrow(strike_stream)
+    log_factorial = borrow(log_factorial)
     n = len(listings)
     detections = np.empty(n, dtype=np.int64)
     strikes = np.empty(n, dtype=np.int64)
