@@ -4,8 +4,9 @@
 counting the references: numba increments and decrements an array's reference count
 (atomic operations, ten or twenty cycles each) at every such pass, four times per binomial
 draw of the platform. The borrowed array has no owner (its ``meminfo`` is null), so the
-counting does nothing; it must not outlive the array it was borrowed from (never return it
-or store it).
+counting does nothing. Borrow only what a caller holds (an argument): a function's own
+array may be freed after its last use while the borrowed copy is still read; and never
+return or store a borrowed array.
 
 ``prefetch`` asks the processor to load the cache line of an element: learning visits the
 observers of a few sellers scattered over the pool, one miss of main memory each, and

@@ -83,6 +83,30 @@ def test_takedowns_draw_one_store_after_another_on_their_own_streams():
     np.testing.assert_array_equal(other[0], first[0])
 
 
+@njit
+def _one_at_a_time(listings, detection_rate, strike_rate, detection, strike, log_factorial):
+    found = np.empty(len(listings), dtype=np.int64)
+    struck = np.empty(len(listings), dtype=np.int64)
+    for i in range(len(listings)):
+        found[i] = draws.binomial(listings[i], detection_rate, detection, log_factorial)
+        struck[i] = draws.binomial(found[i], strike_rate, strike, log_factorial)
+    return found, struck
+
+
+@pytest.mark.parametrize(("detection_rate", "strike_rate"), [(0.1484, 0.006), (0.7, 0.3)])
+def test_takedowns_from_tables_are_the_draws_of_one_store_at_a_time(detection_rate, strike_rate):
+    # Stores of every size from 0 to 40,000 (beyond the table of ln k!), both samplers and,
+    # with rates above 1/2, both sides of the symmetry: the week's tables change no draw.
+    rng = np.random.default_rng(3)
+    listings = np.r_[rng.integers(0, 900, 20_000), rng.integers(0, 40_000, 200)].astype(np.int32)
+    args = (listings, detection_rate, strike_rate)
+    tabled = draws.takedowns(*args, *_streams(8), LOG_FACTORIAL[:5_000])
+    single = _one_at_a_time(*args, *_streams(8), LOG_FACTORIAL[:5_000])
+    np.testing.assert_array_equal(tabled[0], single[0])
+    np.testing.assert_array_equal(tabled[1], single[1])
+    assert tabled[1].sum() > 100  # strikes were drawn, not all zeros
+
+
 def _streams(seed):
     return pcg64.take(np.random.default_rng(seed)), pcg64.take(np.random.default_rng(seed + 1000))
 
