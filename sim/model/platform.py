@@ -49,7 +49,7 @@ class Platform(mesa.Agent):
         self.refer(referred)
         pop.close_stores(closed)
 
-        suits = self._file_lawsuits(pop.trading_indices())
+        suits = self._file_lawsuits()
         week.tally("stores_closed", len(closed) + suits)
         week.tally("referrals", len(referred))
 
@@ -67,11 +67,10 @@ class Platform(mesa.Agent):
         """
         hand_over(self.model, sellers)
 
-    def _file_lawsuits(self, candidates: np.ndarray) -> int:
+    def _file_lawsuits(self) -> int:
         """Sue large active sellers, chosen with probability proportional to their sales.
 
-        Args:
-            candidates: Sellers still active after closures.
+        The candidates are the sellers still active on the platform after closures.
 
         Returns:
             Number of lawsuits filed (each also closes the store).
@@ -82,6 +81,7 @@ class Platform(mesa.Agent):
         wanted = rng.poisson(plat.lawsuits_per_year / rules.WEEKS_PER_YEAR)
         if wanted == 0:
             return 0
+        candidates = pop.trading_indices()
         weights = pop.values("cumulative_sales", candidates).astype(np.float64)
         if weights.sum() <= 0:
             return 0

@@ -18,12 +18,15 @@ def _draw(stream, count, block):
     return out
 
 
-@pytest.mark.parametrize("seed", [0, 1, 12345, 2**63 - 1])
-def test_the_compiled_stream_is_numpys_and_the_generator_continues_after_it(seed):
+@pytest.mark.parametrize(
+    ("seed", "block"), [(0, 512), (1, 1), (12345, 3), (2**63 - 1, 4), (5, 5), (6, 9)]
+)
+def test_the_compiled_stream_is_numpys_and_the_generator_continues_after_it(seed, block):
+    # Blocks of every size modulo 4 (``fill`` steps four states at once, then one at a time).
     generator = np.random.default_rng(seed)
     expected = np.random.default_rng(seed).random(20_001)
     stream = pcg64.take(generator)
-    np.testing.assert_array_equal(_draw(stream, 20_000, 512), expected[:20_000])
+    np.testing.assert_array_equal(_draw(stream, 20_000, block), expected[:20_000])
     pcg64.give_back(stream, generator)
     assert generator.random() == expected[20_000]
 
