@@ -165,20 +165,18 @@ def running(*generators: np.random.Generator | None) -> Iterator[list[np.ndarray
 def at(stream, positions):
     """The uniforms at increasing ``positions`` of ``stream``: ``random(n)[positions]``.
 
-    Draws the numbers up to the last position (those between are drawn and dropped), so a
-    mechanism that draws one number per seller of the pool (common random numbers, ODD 7.2)
-    need not keep them all.
+    Draws the numbers up to the last position (``fill``, a chunk at a time, those between
+    dropped), so a mechanism that draws one number per seller of the pool (common random
+    numbers, ODD 7.2) need not keep them all.
     """
     out = np.empty(len(positions))
-    high, low, inc_high, inc_low = stream[0], stream[1], stream[2], stream[3]
-    position = 0
-    for k in range(len(positions)):
-        while True:
-            high, low, output = _step(high, low, inc_high, inc_low)
-            position += 1
-            if position > positions[k]:
-                break
-        out[k] = _double(output)
-    stream[0] = high
-    stream[1] = low
+    chunk = np.empty(1024)
+    drawn = k = 0
+    while k < len(positions):
+        size = min(len(chunk), positions[-1] + 1 - drawn)
+        fill(stream, chunk, size)
+        while k < len(positions) and positions[k] < drawn + size:
+            out[k] = chunk[positions[k] - drawn]
+            k += 1
+        drawn += size
     return out

@@ -60,10 +60,14 @@ def test_one_draw_at_a_time_is_numpys_too():
 
 
 def test_the_uniforms_at_positions_are_those_of_the_whole_stream():
-    expected = np.random.default_rng(11).random(1_000)
-    positions = np.array([0, 1, 5, 6, 400, 999])
-    got = pcg64.at(pcg64.take(np.random.default_rng(11)), positions)
-    np.testing.assert_array_equal(got, expected[positions])
+    expected = np.random.default_rng(11).random(5_001)
+    # Positions within one chunk of draws and across several (1,024 numbers each).
+    positions = np.array([0, 1, 5, 6, 400, 999, 1_023, 1_024, 1_025, 2_048, 4_000, 4_999])
+    generator = np.random.default_rng(11)
+    stream = pcg64.take(generator)
+    np.testing.assert_array_equal(pcg64.at(stream, positions), expected[positions])
+    pcg64.give_back(stream, generator)
+    assert generator.random() == expected[5_000]  # drawn up to the last position, no further
     assert len(pcg64.at(pcg64.take(np.random.default_rng(11)), positions[:0])) == 0
 
 
