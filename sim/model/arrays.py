@@ -178,12 +178,12 @@ class CounterfeiterArrays(mesa.Agent):
             name: total / at_liberty
             for name, total in zip(("risk", "criminal", "sentence"), totals, strict=True)
         }
-        self._active_index = np.flatnonzero(self.active)
         if channels:
-            self._platform_index = np.flatnonzero(self.active & ~self.offplatform)
-            self._offplatform_index = np.flatnonzero(self.offplatform)
+            self._active_index, self._platform_index, self._offplatform_index = (
+                kernels.active_indices(self.active, self.offplatform)
+            )
         else:
-            self._platform_index = self._active_index
+            self._active_index = self._platform_index = np.flatnonzero(self.active)
             self._offplatform_index = self._active_index[:0]
         week.tally("entrants", entrants)
         if hazard > 0:

@@ -522,6 +522,35 @@ def earn_all(index, offplatform, sales, price, ratio, cumulative, threshold, on,
 
 
 @njit(cache=True, error_model="numpy")
+def active_indices(active, offplatform):
+    """The sellers active this week, those on the platform and those off it (increasing).
+
+    ``np.flatnonzero(active)``, ``np.flatnonzero(active & ~offplatform)`` and
+    ``np.flatnonzero(offplatform)`` (``offplatform`` implies ``active``) in two passes.
+    """
+    off_count = active_count = 0
+    for i in range(len(active)):
+        active_count += active[i]
+        off_count += offplatform[i]
+    # Without a branch (whether a seller is active is a coin toss to the branch predictor):
+    # each seller is written to all three, and the ends move only for those that belong. One
+    # spare element takes the writes past the end.
+    every = np.empty(active_count + 1, dtype=np.intp)
+    on = np.empty(active_count - off_count + 1, dtype=np.intp)
+    off = np.empty(off_count + 1, dtype=np.intp)
+    a = p = o = 0
+    for i in range(len(active)):
+        is_active, is_off = active[i], offplatform[i]
+        every[a] = i
+        on[p] = i
+        off[o] = i
+        a += is_active
+        p += is_active & ~is_off
+        o += is_off
+    return every[:a], on[:p], off[:o]
+
+
+@njit(cache=True, error_model="numpy")
 def advance_all(state, weeks_left, states):
     """Phase 6: suspensions and prison terms run down; the released become dormant.
 

@@ -315,3 +315,14 @@ def test_one_pass_of_learning_adds_own_contacts_and_publicity_then_forgets():
     assert values[2, 2] == pytest.approx((1 + (1 - 0.75**2) * (0.5 - 1) - 1) * 0.5 + 1, rel=1e-6)
     # Seller 0 sold on the platform and lost 4 of 20 listings.
     assert takedown[0] == pytest.approx(0.1 * 0.5 + 0.2 * 0.5) and takedown[1] == np.float32(0.1)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 5_000])
+def test_active_indices_are_numpys(n):
+    rng = np.random.default_rng(n)
+    active = rng.random(n) < 0.5
+    offplatform = active & (rng.random(n) < 0.3)
+    every, on, off = kernels.active_indices(active, offplatform)
+    np.testing.assert_array_equal(every, np.flatnonzero(active))
+    np.testing.assert_array_equal(on, np.flatnonzero(active & ~offplatform))
+    np.testing.assert_array_equal(off, np.flatnonzero(offplatform))
