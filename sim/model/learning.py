@@ -86,8 +86,6 @@ def learn_all(
                 public_pull[v, r] = np.float32(1.0) - learning ** np.float32(weight)
                 public_mean[v, r] = np.float32((0.0 + public_sum[v, r]) / weight)
     any_convicted = len(convicted) > 0
-    witnesses = np.empty(64, dtype=np.int64)  # who saw a conviction: second pass
-    witnessed = 0
     # What each seller's contacts did, pushed from the few sellers with an event to those who
     # observe them (``observer_indptr, observers``, the network reversed) rather than pulled
     # by every seller from each of its contacts: per seller, how many contacts had each event
@@ -98,17 +96,12 @@ def learn_all(
         _push(events, observer_indptr, observers, seen, convicted_mark, convicted_contact)
     # Who saw a conviction, its own or a contact's, and their values before this week: their
     # values are learnt again, from these, once every row is done (``_learn_values``).
-    originals = np.empty((3, 64), dtype=np.float32)
-    if any_convicted:
-        for i in range(n):
-            if convicted_mark[i] or (peers_on and convicted_contact[i]):
-                if witnessed == len(witnesses):
-                    witnesses = np.concatenate((witnesses, np.empty_like(witnesses)))
-                    originals = np.concatenate((originals, np.empty_like(originals)), axis=1)
-                witnesses[witnessed] = i
-                for v in range(3):
-                    originals[v, witnessed] = values[v, i]
-                witnessed += 1
+    marks = convicted_mark if any_convicted else convicted_contact  # none: an empty array
+    witnesses = _witnesses(marks, convicted_contact)
+    originals = np.empty((3, len(witnesses)), dtype=np.float32)
+    for m in range(len(witnesses)):
+        for v in range(3):
+            originals[v, m] = values[v, witnesses[m]]
     # Then every row of a block of sellers at a time, each in a loop the compiler runs on
     # vectors: own event, contacts, publicity (adding 0 where there was none: a positive
     # number keeps its bits), then forgetting.
@@ -164,7 +157,7 @@ def learn_all(
         )
     if peers_on:
         seen[:] = 0
-    for m in range(witnessed):
+    for m in range(len(witnesses)):
         _learn_values(
             witnesses[m],
             originals[:, m],
@@ -185,6 +178,22 @@ def learn_all(
             memory,
             learning,
         )
+
+
+@njit(cache=True, error_model="numpy")
+def _witnesses(convicted_mark, convicted_contact):
+    # The sellers convicted or with a convicted contact (``convicted_contact`` empty: none
+    # counted), increasing: counted, then listed, each in a loop without a branch.
+    contacts = len(convicted_contact) > 0
+    count = 0
+    for i in range(len(convicted_mark)):
+        count += convicted_mark[i] | (contacts and convicted_contact[i])
+    witnesses = np.empty(count + 1, dtype=np.int64)  # a spare element for the last write
+    listed = 0
+    for i in range(len(convicted_mark)):
+        witnesses[listed] = i
+        listed += convicted_mark[i] | (contacts and convicted_contact[i])
+    return witnesses[:listed]
 
 
 PREFETCH = 16  # sellers with an event whose observers are fetched ahead (``_push``)
