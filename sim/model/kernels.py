@@ -3,7 +3,7 @@
 The ``vector`` engine runs ``decide_all`` over the pool; the ``agents`` engine calls the same
 compiled ``choose`` for one seller at a time, so the two engines compute exactly the same
 numbers. ``decide_all`` runs ``choose`` on blocks of sellers whose inputs it copies into one
-array, so the compiler turns the loop into vector instructions (eight sellers at once); the
+array, so the compiler turns the loop into vector instructions (8 or 16 sellers at once); the
 rule's exp and log are arithmetic (``sim.model.elementary``), so a seller gets the same bits
 in a vector lane as alone. ``sim.model.rules`` states the formulas as numpy functions, and
 the tests check the kernels against them. Learning is in ``sim.model.learning``, the
@@ -11,10 +11,10 @@ platform's binomial draws in ``sim.model.draws``.
 
 Kernels are compiled by numba on first use and cached on disk beside this module (or in
 ``NUMBA_CACHE_DIR``), so later runs start at once. Numba checks only a cached function's own
-source file: after changing ``elementary.py`` or ``pcg64.py`` alone, delete the cache files
-(``*.nbi``, ``*.nbc`` under ``sim/``; ``make clean`` does). They follow numpy's error model
-(a division by zero gives an infinity, not an exception; none can occur in them). The
-decision rule works in single precision, as the arrays it reads (ODD 7.1).
+source file: after changing ``elementary.py``, ``pcg64.py`` or ``memory.py`` alone, delete the
+cache files (``*.nbi``, ``*.nbc`` under ``sim/``; ``make clean`` does). They follow numpy's
+error model (a division by zero gives an infinity, not an exception; none can occur in
+them). The decision rule works in single precision, as the arrays it reads (ODD 7.1).
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def choose(
 # The decision rule runs a block of sellers at a time: their inputs are copied into one
 # float32 array, row by row (``LANES`` rows of ``BLOCK``), so that the loop over the block
 # reads one array and writes another, calls no function (``sim.model.elementary``), and
-# numba's compiler turns it into vector instructions: eight sellers at once.
+# numba's compiler turns it into vector instructions: 8 or 16 sellers at once (AVX2, AVX-512).
 BLOCK = 512
 (
     X_SALES,
@@ -351,7 +351,7 @@ def choose_block(c, x, y, size):
 @njit(cache=True, error_model="numpy", inline="always")
 def _copy(x, row, source):
     # Row ``row`` of a block from ``source`` (a view of the block's sellers: with indices from
-    # 0 the compiler sees that no index can be negative, and copies eight at a time). Inlined:
+    # 0 the compiler sees that no index can be negative, and copies 8 or 16 at a time). Inlined:
     # a call per row and block cost about 3 ms a week at 1,000,000 sellers.
     base = row * BLOCK
     for j in range(len(source)):
