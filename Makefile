@@ -57,6 +57,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_model.py
+	$(BIN)/python benchmarks/bench_phases.py
 	$(BIN)/python benchmarks/bench_sweep.py
 
 # Full-scale validation (docs/VALIDATION.md): about 60 minutes on 2 cores, the maps included.

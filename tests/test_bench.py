@@ -70,3 +70,22 @@ def test_checkout_bench_prints_speeds_and_ratios():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("M cw/s") == 2 and f"{ROOT} / {ROOT}:" in result.stdout
+
+
+def test_the_phase_benchmark_accounts_for_the_whole_week():
+    script = ROOT / "benchmarks" / "bench_phases.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--sellers", "5000", "--weeks", "6"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()[1:]
+    figures = {line[:22].strip(): float(line[22:].split()[0]) for line in lines}
+    assert {"decide (phase 1)", "platform (phase 3)", "learning (phase 5)"} <= set(figures)
+    week = figures.pop("a week")
+    assert sum(figures.values()) == pytest.approx(week, abs=0.1 * len(figures))  # rounding
+    assert figures["the rest"] < 0.25 * week  # the phases timed are the week's work
+    assert "million counterfeiter-weeks/s" in lines[-1]
