@@ -312,15 +312,31 @@ def _map(x, row, j):
     )
 
 
+# The announcement maps with no announcement in force: v -> 1 v + 0, which changes no bit of a
+# positive v (all the values mapped are).
+IDENTITY = (
+    (np.float32(1.0),) * 7,
+    (np.float32(0.0),) * 7,
+)
+
+
 @njit(cache=True, error_model="numpy")
-def choose_block(c, x, y, size):
-    """``choose`` for the ``size`` sellers of a block: inputs ``x``, outputs ``y`` (flat)."""
+def choose_block(c, x, y, size, mapped):
+    """``choose`` for the ``size`` sellers of a block: inputs ``x``, outputs ``y`` (flat).
+
+    Without an announcement in force (``mapped`` False) the rows of the maps are not read
+    (and need not be packed): the identity is applied.
+    """
     b = BLOCK
     for j in range(size):
+        if mapped:
+            scale, shift = _map(x, X_SCALE, j), _map(x, X_SHIFT, j)
+        else:
+            scale, shift = IDENTITY
         p_active, p_off, risk, criminal, sentence = choose(
             c,
-            _map(x, X_SCALE, j),
-            _map(x, X_SHIFT, j),
+            scale,
+            shift,
             _row(x, X_SALES, j),
             _row(x, X_OUTSIDE, j),
             _row(x, X_STORE, j) != 0,
@@ -421,6 +437,10 @@ def decide_all(
     x = np.empty(LANES * b, dtype=np.float32)
     y = np.empty(OUTPUTS * b, dtype=np.float32)
     scales, shifts = maps[0], maps[1]
+    mapped = False  # an announcement in force somewhere
+    for k in range(scales.shape[0]):
+        for r in range(scales.shape[1]):
+            mapped |= scales[k, r] != 1 or shifts[k, r] != 0
     for first in range(0, n, b):
         size = min(b, n - first)
         last = first + size
@@ -450,7 +470,7 @@ def decide_all(
         one_region = True
         for j in range(size):
             one_region &= regions[j] == r0
-        for k in range(7):
+        for k in range(7 if mapped else 0):
             if one_region:
                 x[(X_SCALE + k) * b : (X_SCALE + k) * b + size] = scales[k, r0]
                 x[(X_SHIFT + k) * b : (X_SHIFT + k) * b + size] = shifts[k, r0]
@@ -458,7 +478,7 @@ def decide_all(
                 for j in range(size):
                     x[(X_SCALE + k) * b + j] = scales[k, regions[j]]
                     x[(X_SHIFT + k) * b + j] = shifts[k, regions[j]]
-        choose_block(c, x, y, size)
+        choose_block(c, x, y, size, mapped)
         # The choices, on views of the block (indices from 0), without a branch: which way
         # a seller goes is a coin toss that a branch predictor cannot learn. First the float64
         # sums over the sellers at liberty (adding +0.0 keeps a sum's bits), then the rest.

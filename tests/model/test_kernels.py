@@ -195,7 +195,7 @@ def _compiled(model, params, pulls):
     return [np.array(column, dtype=float) for column in zip(*rows, strict=True)]
 
 
-def _blocked(model, params, pulls):
+def _blocked(model, params, pulls, mapped=True):
     """``kernels.choose_block`` over the pool, a block at a time, as ``decide_all`` packs it."""
     pop = model.population
     constants = kernels.decision_constants(params, model.market.price)
@@ -225,7 +225,7 @@ def _blocked(model, params, pulls):
         for row, column in zip(x, rows, strict=True):
             row[:size] = column[first : first + size]
         y = np.empty(kernels.OUTPUTS * b, dtype=np.float32)
-        kernels.choose_block(constants, x.ravel(), y, size)
+        kernels.choose_block(constants, x.ravel(), y, size, mapped)
         out[:, first : first + size] = y.reshape(kernels.OUTPUTS, b)[:, :size]
     return out
 
@@ -257,11 +257,17 @@ def test_the_compiled_rule_is_the_rule_of_odd_4_2(population, changes):
     for name, want, got in zip(names, expected, compiled, strict=True):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6, err_msg=name)
     assert 0.05 < compiled[0].mean() < 0.95  # the comparison is not of two constants
-    # The vector engine's blocks (eight sellers to an instruction) give the very bits of the
-    # rule run one seller at a time, as the agents engine runs it.
+    # The vector engine's blocks (8 or 16 sellers to an instruction) give the very bits of the
+    # rule run one seller at a time, as the agents engine runs it; with no announcement in
+    # force too, where the blocks skip the maps.
     blocked = _blocked(population, params, pulls)
     for name, one, block in zip(names, compiled, blocked, strict=True):
         np.testing.assert_array_equal(block, one.astype(np.float32), err_msg=name)
+    plain = _compiled(population, params, {})
+    unmapped = _blocked(population, params, {}, mapped=False)
+    for name, one, block in zip(names, plain, unmapped, strict=True):
+        np.testing.assert_array_equal(block, one.astype(np.float32), err_msg=name)
+    assert not np.array_equal(plain[4], compiled[4])  # the announcements moved the sentences
 
 
 # -- learning ------------------------------------------------------------------------------
