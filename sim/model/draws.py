@@ -184,33 +184,24 @@ def takedowns(
         largest = max(largest, listings[i])
     return _takedowns(
         listings,
-        detection_rate,
-        strike_rate,
-        detection_stream,
-        strike_stream,
+        (detection_rate, strike_rate),
+        (detection_stream, strike_stream),
         log_factorial,
-        *_tables(detection_rate, largest, log_factorial),
-        *_tables(strike_rate, largest, log_factorial),
+        (
+            _tables(detection_rate, largest, log_factorial),
+            _tables(strike_rate, largest, log_factorial),
+        ),
     )
 
 
 @njit(cache=True, error_model="numpy")
-def _takedowns(
-    listings,
-    detection_rate,
-    strike_rate,
-    detection_stream,
-    strike_stream,
-    log_factorial,
-    found_firsts,
-    found_rows,
-    strike_firsts,
-    strike_rows,
-):
+def _takedowns(listings, rates, streams, log_factorial, tables):
     # The loop of ``takedowns``, on arrays its caller holds, borrowed (``sim.model.memory``):
     # each draw passes them on, which would otherwise count references four times a store.
-    detection_stream, strike_stream = borrow(detection_stream), borrow(strike_stream)
+    detection_rate, strike_rate = rates
+    detection_stream, strike_stream = borrow(streams[0]), borrow(streams[1])
     log_factorial = borrow(log_factorial)
+    (found_firsts, found_rows), (strike_firsts, strike_rows) = tables
     found_firsts, found_rows = borrow(found_firsts), borrow(found_rows)
     strike_firsts, strike_rows = borrow(strike_firsts), borrow(strike_rows)
     n = len(listings)
