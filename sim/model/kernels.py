@@ -578,16 +578,20 @@ def advance_all(state, weeks_left, states):
     Returns:
         The number of sellers in each of the ``states`` states afterwards.
     """
-    counts = np.zeros(states, dtype=np.int64)
+    # Two loops without a branch or a store to a counter that the next seller may need at once
+    # (the states come in runs), so that both run on vectors.
     for i in range(len(state)):
         s = state[i]
-        if s == 2 or s == 4:  # SUSPENDED, JAILED
-            left = weeks_left[i] - 1
-            weeks_left[i] = max(left, 0)
-            if left <= 0:
-                s = 0
-                state[i] = 0
-        counts[s] += 1
+        timed = (s == 2) | (s == 4)  # SUSPENDED, JAILED
+        left = weeks_left[i] - 1
+        weeks_left[i] = max(left, 0) if timed else weeks_left[i]
+        state[i] = DORMANT if timed and left <= 0 else s
+    counts = np.zeros(states, dtype=np.int64)
+    for k in range(states):
+        counted = 0
+        for i in range(len(state)):
+            counted += state[i] == k
+        counts[k] = counted
     return counts
 
 

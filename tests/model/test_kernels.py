@@ -332,3 +332,19 @@ def test_active_indices_are_numpys(n):
     np.testing.assert_array_equal(every, np.flatnonzero(active))
     np.testing.assert_array_equal(on, np.flatnonzero(active & ~offplatform))
     np.testing.assert_array_equal(off, np.flatnonzero(offplatform))
+
+
+def test_timers_run_down_and_the_states_are_counted():
+    # States 0..5 with suspensions and prison terms of 0 to 3 weeks left.
+    rng = np.random.default_rng(2)
+    state = rng.integers(0, 6, 5_000).astype(np.int8)
+    timed = (state == 2) | (state == 4)
+    weeks_left = np.where(timed, rng.integers(0, 4, 5_000), 7).astype(np.int32)
+    released = timed & (weeks_left <= 1)
+    expected_state = np.where(released, 0, state)
+    expected_left = np.where(timed, np.maximum(weeks_left - 1, 0), weeks_left)
+    counts = kernels.advance_all(state, weeks_left, 6)
+    np.testing.assert_array_equal(state, expected_state)
+    np.testing.assert_array_equal(weeks_left, expected_left)
+    np.testing.assert_array_equal(counts, np.bincount(expected_state, minlength=6))
+    assert released.sum() > 100 and (expected_left > 0).sum() > 100
