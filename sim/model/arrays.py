@@ -203,8 +203,8 @@ class CounterfeiterArrays(mesa.Agent):
             Counterfeit sales of the week on and off the platform (CNY).
         """
         price = self.model.market.price
-        on = np.empty(len(self._platform_index), dtype=F32)
-        off = np.empty(len(self._offplatform_index), dtype=F32)
+        on = np.empty(len(self._platform_index) + 1, dtype=F32)  # + 1: see earn_all
+        off = np.empty(len(self._offplatform_index) + 1, dtype=F32)
         self._exposed = kernels.earn_all(
             self._active_index,
             self.offplatform,
@@ -217,7 +217,7 @@ class CounterfeiterArrays(mesa.Agent):
             on,
             off,
         )
-        return float(on.sum(dtype=np.float64)), float(off.sum(dtype=np.float64))
+        return float(on[:-1].sum(dtype=np.float64)), float(off[:-1].sum(dtype=np.float64))
 
     # -- the interface the platform and the enforcers use ------------------------------------
     def platform_indices(self) -> np.ndarray:

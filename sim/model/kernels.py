@@ -520,7 +520,9 @@ def earn_all(index, offplatform, sales, price, ratio, cumulative, threshold, on,
 
     A seller's week of sales is ``sales * price`` (float32; ``price`` None at 1) and ``ratio``
     of it off the platform. Writes the sales on the platform to ``on`` and those off it to
-    ``off``, each in the order of ``index``, so that numpy sums them as before.
+    ``off``, each in the order of ``index``, so that numpy sums them as before; each has one
+    element more than its sellers, which the loop (without a branch: which channel a seller
+    chose is a coin toss to the branch predictor) writes past the end.
 
     Returns:
         The number of them whose sales since the last sanction reach ``threshold`` (float32).
@@ -528,17 +530,15 @@ def earn_all(index, offplatform, sales, price, ratio, cumulative, threshold, on,
     exposed = on_count = off_count = 0
     for i in index:
         value = sales[i] if price is None else sales[i] * price
-        if offplatform[i]:
-            value = value * ratio
-            off[off_count] = value
-            off_count += 1
-        else:
-            on[on_count] = value
-            on_count += 1
+        is_off = offplatform[i]
+        value = value * ratio if is_off else value
+        on[on_count] = value
+        off[off_count] = value
+        on_count += not is_off
+        off_count += is_off
         total = cumulative[i] + value
         cumulative[i] = total
-        if total >= threshold:
-            exposed += 1
+        exposed += total >= threshold
     return exposed
 
 
