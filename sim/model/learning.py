@@ -96,8 +96,12 @@ def learn_all(
         _push(events, observer_indptr, observers, seen, convicted_mark, convicted_contact)
     # Who saw a conviction, its own or a contact's, and their values before this week: their
     # values are learnt again, from these, once every row is done (``_learn_values``).
-    marks = convicted_mark if any_convicted else convicted_contact  # none: an empty array
-    witnesses = _witnesses(marks, convicted_contact)
+    if not any_convicted:
+        witnesses = np.flatnonzero(convicted_contact)  # empty
+    elif peers_on:
+        witnesses = np.flatnonzero(convicted_mark | convicted_contact)
+    else:
+        witnesses = np.flatnonzero(convicted_mark)
     originals = np.empty((3, len(witnesses)), dtype=np.float32)
     for m in range(len(witnesses)):
         for v in range(3):
@@ -178,22 +182,6 @@ def learn_all(
             memory,
             learning,
         )
-
-
-@njit(cache=True, error_model="numpy")
-def _witnesses(convicted_mark, convicted_contact):
-    # The sellers convicted or with a convicted contact (``convicted_contact`` empty: none
-    # counted), increasing: counted, then listed, each in a loop without a branch.
-    contacts = len(convicted_contact) > 0
-    count = 0
-    for i in range(len(convicted_mark)):
-        count += convicted_mark[i] | (contacts and convicted_contact[i])
-    witnesses = np.empty(count + 1, dtype=np.int64)  # a spare element for the last write
-    listed = 0
-    for i in range(len(convicted_mark)):
-        witnesses[listed] = i
-        listed += convicted_mark[i] | (contacts and convicted_contact[i])
-    return witnesses[:listed]
 
 
 PREFETCH = 16  # sellers with an event whose observers are fetched ahead (``_push``)
