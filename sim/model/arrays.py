@@ -203,9 +203,7 @@ class CounterfeiterArrays(mesa.Agent):
             Counterfeit sales of the week on and off the platform (CNY).
         """
         price = self.model.market.price
-        on = np.empty(len(self._platform_index) + 1, dtype=F32)  # + 1: see earn_all
-        off = np.empty(len(self._offplatform_index) + 1, dtype=F32)
-        self._exposed = kernels.earn_all(
+        self._exposed, on, off = kernels.earn_all(
             self._active_index,
             self.offplatform,
             self.sales,
@@ -214,10 +212,10 @@ class CounterfeiterArrays(mesa.Agent):
             self.cumulative_sales,
             # numpy compares a float32 array with a number in float32 too
             F32(self.model.params.platform.criminal_threshold_cny),
-            on,
-            off,
+            len(self._platform_index),
+            len(self._offplatform_index),
         )
-        return float(on[:-1].sum(dtype=np.float64)), float(off[:-1].sum(dtype=np.float64))
+        return float(on.sum(dtype=np.float64)), float(off.sum(dtype=np.float64))
 
     # -- the interface the platform and the enforcers use ------------------------------------
     def platform_indices(self) -> np.ndarray:

@@ -515,31 +515,35 @@ def decide_all(
 
 
 @njit(cache=True, error_model="numpy")
-def earn_all(index, offplatform, sales, price, ratio, cumulative, threshold, on, off):
+def earn_all(index, offplatform, sales, price, ratio, cumulative, threshold, on_count, off_count):
     """Phase 2: the active sellers ``index`` earn and accumulate their illegal sales (ODD 4.6).
 
     A seller's week of sales is ``sales * price`` (float32; ``price`` None at 1) and ``ratio``
-    of it off the platform. Writes the sales on the platform to ``on`` and those off it to
-    ``off``, each in the order of ``index``, so that numpy sums them as before; each has one
-    element more than its sellers, which the loop (without a branch: which channel a seller
-    chose is a coin toss to the branch predictor) writes past the end.
+    of it off the platform; ``on_count`` of them sell on the platform, ``off_count`` off it.
 
     Returns:
-        The number of them whose sales since the last sanction reach ``threshold`` (float32).
+        The number of them whose sales since the last sanction reach ``threshold`` (float32),
+        and the sales on the platform and those off it, each in the order of ``index`` (so
+        that numpy sums them as before).
     """
-    exposed = on_count = off_count = 0
+    # Without a branch (which channel a seller chose is a coin toss to the branch predictor):
+    # each seller's sales are written to both arrays, and only its channel's end moves. One
+    # spare element each takes the writes past the end.
+    on = np.empty(on_count + 1, dtype=np.float32)
+    off = np.empty(off_count + 1, dtype=np.float32)
+    exposed = on_end = off_end = 0
     for i in index:
         value = sales[i] if price is None else sales[i] * price
         is_off = offplatform[i]
         value = value * ratio if is_off else value
-        on[on_count] = value
-        off[off_count] = value
-        on_count += not is_off
-        off_count += is_off
+        on[on_end] = value
+        off[off_end] = value
+        on_end += not is_off
+        off_end += is_off
         total = cumulative[i] + value
         cumulative[i] = total
         exposed += total >= threshold
-    return exposed
+    return exposed, on[:on_end], off[:off_end]
 
 
 @njit(cache=True, error_model="numpy")
