@@ -121,8 +121,8 @@ golden: $(STAMP)
 	$(BIN)/python tests/update_golden.py
 
 # Also numba's cache of compiled kernels: numba checks only the source file of a cached
-# function, so after a change to sim/model/elementary.py or pcg64.py alone the kernels that
-# inline them must be compiled again.
+# function, so after a change to sim/model/elementary.py, pcg64.py or memory.py alone the
+# kernels that inline them must be compiled again.
 clean:
 	rm -rf $(VENV) results/*/ .pytest_cache
 	find sim -name '*.nbi' -delete -o -name '*.nbc' -delete
