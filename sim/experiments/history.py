@@ -579,7 +579,8 @@ def recheck_table(patterns: PatternSet, kept: pd.DataFrame, measured: pd.DataFra
         expected figure, and its standard error says how far to trust that.
     """
     if kept.empty:
-        return pd.DataFrame({"candidate": [], "round": [], "rechecked": []})
+        empty = {"candidate": "int64", "round": "int64", "rechecked": "bool"}
+        return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in empty.items()})
     figures = patterns.figures
     reps = int(measured.replication.max()) + 1
     rows = []
@@ -622,7 +623,8 @@ def ensemble_table(
     """
     kept = confirmation[confirmation.kept].sort_values("candidate", kind="stable")
     if recheck is not None:
-        kept = kept[kept.candidate.isin(recheck.candidate[recheck.rechecked])]
+        # As booleans: a round with no candidate to recheck makes the concatenated column float.
+        kept = kept[kept.candidate.isin(recheck.candidate[recheck.rechecked.astype(bool)])]
     kept = kept.head(sets).reset_index(drop=True)
     columns = [*patterns.fields, *(p.id for p in patterns.patterns), "implausibility"]
     table = kept[columns].copy()

@@ -261,6 +261,34 @@ def test_the_recheck_reruns_the_kept_candidates_on_seeds_of_their_own(tmp_path):
     assert list(ensemble["platform.referral_rate"]) == [0.6]
 
 
+def test_an_ensemble_takes_the_recheck_of_rounds_with_and_without_candidates():
+    # A refinement round with no candidate to recheck gives an empty table; concatenated with
+    # the others, its columns once made "rechecked" float, and the ensemble then looked the
+    # candidates up by label (KeyError: 1.0) instead of selecting them.
+    from sim.experiments.history import ensemble_table, recheck_table
+
+    patterns = load_patterns(PATTERNS)
+    empty = recheck_table(patterns, pd.DataFrame({"candidate": [], "round": []}), pd.DataFrame())
+    assert empty.empty and empty.rechecked.dtype == bool
+    checked = pd.DataFrame({"candidate": [0, 2], "round": [0, 1], "rechecked": [False, True]})
+    confirmation = pd.DataFrame(
+        {
+            "candidate": [2, 0, 1],
+            "round": [1, 0, 0],
+            "platform.referral_rate": [0.6, 0.3, 0.9],
+            "platform.detection_rate": [0.2, 0.1, 0.4],
+            "kept": [True, True, False],
+        }
+    )
+    for column in [p.id for p in patterns.patterns] + ["implausibility"]:
+        confirmation[column] = 0.0
+    untyped = pd.DataFrame({"candidate": [], "round": [], "rechecked": []})  # as it was
+    for first in (empty, untyped):
+        recheck = pd.concat([first, checked], ignore_index=True)
+        ensemble = ensemble_table(patterns, confirmation, 5, recheck)
+        assert list(ensemble["platform.referral_rate"]) == [0.6]
+
+
 def test_the_recheck_judges_the_mean_of_the_fresh_runs_without_margin():
     from sim.experiments.history import recheck_table
 
