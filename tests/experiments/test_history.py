@@ -222,6 +222,19 @@ def test_a_resumed_history_matching_refines_the_candidates_that_miss_a_figure(ma
     assert len(ensemble) == min(3, int(recheck.rechecked.sum()))
 
 
+def _confirmation() -> pd.DataFrame:
+    """Three candidates of two rounds, two of them kept (a confirmation table's columns)."""
+    return pd.DataFrame(
+        {
+            "candidate": [2, 0, 1],
+            "round": [1, 0, 0],
+            "platform.referral_rate": [0.6, 0.3, 0.9],
+            "platform.detection_rate": [0.2, 0.1, 0.4],
+            "kept": [True, True, False],
+        }
+    )
+
+
 def test_the_recheck_reruns_the_kept_candidates_on_seeds_of_their_own(tmp_path):
     from sim.experiments.execution import ExecutionOptions
     from sim.experiments.history import PatternRuns, ensemble_table, recheck_round
@@ -234,15 +247,7 @@ def test_the_recheck_reruns_the_kept_candidates_on_seeds_of_their_own(tmp_path):
     runner = PatternRuns(
         patterns, base, reference, tmp_path, ExecutionOptions(workers=1, backend="serial"), False
     )
-    confirmation = pd.DataFrame(
-        {
-            "candidate": [2, 0, 1],
-            "round": [1, 0, 0],
-            "platform.referral_rate": [0.6, 0.3, 0.9],
-            "platform.detection_rate": [0.2, 0.1, 0.4],
-            "kept": [True, True, False],
-        }
-    )
+    confirmation = _confirmation()
     rounds = [recheck_round(runner, t, 2, seed=7) for _, t in confirmation.groupby("round")]
     recheck = pd.concat(rounds, ignore_index=True)
     assert list(recheck.candidate) == [0, 2] and list(recheck["round"]) == [0, 1]
@@ -271,15 +276,7 @@ def test_an_ensemble_takes_the_recheck_of_rounds_with_and_without_candidates():
     empty = recheck_table(patterns, pd.DataFrame({"candidate": [], "round": []}), pd.DataFrame())
     assert empty.empty and empty.rechecked.dtype == bool
     checked = pd.DataFrame({"candidate": [0, 2], "round": [0, 1], "rechecked": [False, True]})
-    confirmation = pd.DataFrame(
-        {
-            "candidate": [2, 0, 1],
-            "round": [1, 0, 0],
-            "platform.referral_rate": [0.6, 0.3, 0.9],
-            "platform.detection_rate": [0.2, 0.1, 0.4],
-            "kept": [True, True, False],
-        }
-    )
+    confirmation = _confirmation()
     for column in [p.id for p in patterns.patterns] + ["implausibility"]:
         confirmation[column] = 0.0
     untyped = pd.DataFrame({"candidate": [], "round": [], "rechecked": []})  # as it was
