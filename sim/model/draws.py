@@ -1,12 +1,17 @@
 """Exact binomial draws of the platform, compiled (ODD 4.3), on their own streams.
 
-The draws are exact: inversion when the mean is small, and
-Hormann's BTRS rejection sampler otherwise (the method of TensorFlow and JAX), whose
-acceptance test compares with the exact ratio of probabilities from a table of ``ln k!``.
-Each needs no set-up beyond a square root, where numpy's BTPE recomputes a dozen constants
-whenever the number of trials changes, which it does from store to store. The platform's draws
-(``takedowns``) take even that set-up from tables made once a week for every store size, with
-the very operations of a single draw (``binomial``): the same numbers, a quarter faster.
+A store's takedowns are Binomial(n, p) for its n listings: the sum of Binomial(d 64^j, p) over
+the base-64 digits d of n (independent binomials with one p add up to a binomial). Each of
+those is one uniform through Walker's alias table of Binomial(d 64^j, p) (Vose's
+construction): the uniform's integer part times the table's length picks a column, its
+fraction chooses between the column's outcome and its alias. The tables hold the
+probabilities in double precision for every outcome at least ``TAIL`` likely (what they leave
+out weighs less than 1e-17 in all, below the resolution of a uniform, 2^-53): the draws are as
+exact as inversion. The tables of a rate are made once (``tables``: 128 tables for stores of
+fewer than 4,096 listings, 0.2 MB), and a store takes a fixed number of uniforms, one per
+digit, without a branch. Stores of ``TABLED`` listings or more (none in the shipped
+scenarios) take exact samplers one at a time (``binomial``): inversion when the mean is small,
+Hormann's BTRS rejection sampler otherwise.
 """
 
 from __future__ import annotations
@@ -19,17 +24,221 @@ from numba import njit
 from sim.model import pcg64
 from sim.model.memory import borrow
 
-INVERSION_MAX_MEAN = 10.0  # below this mean ``n p``, inversion; from it on, BTRS
+DIGIT_BITS = 6  # digits in base 64
+BASE = 1 << DIGIT_BITS
+DIGITS = 3  # positions of digits with tables: stores of fewer than TABLED listings
+TABLED = 1 << (DIGIT_BITS * DIGITS)  # 262,144
+TAIL = 1e-20  # outcomes less likely than this are left out of a table
+INVERSION_MAX_MEAN = 10.0  # ``binomial``: below this mean ``n p``, inversion; from it on, BTRS
 
 
-def log_factorials(largest: int) -> np.ndarray:
-    """``ln k!`` for ``k = 0 .. largest`` (float64), for the acceptance test of BTRS."""
-    return np.array([math.lgamma(k + 1.0) for k in range(largest + 1)])
+@njit(cache=True, error_model="numpy")
+def binomial_pmf(n, p):
+    """The probabilities of Binomial(n, p) that are at least ``TAIL``, normalised (float64).
+
+    From the mode, outwards, each from its neighbour (``P(k+1) = P(k) (n-k) p / ((k+1) q)``),
+    the mode's from ``lgamma``.
+
+    Returns:
+        ``(low, probabilities)``: the first outcome and the probabilities of ``low, low+1, ...``.
+    """
+    if n <= 0 or p <= 0.0:
+        return 0, np.ones(1)
+    if p >= 1.0:
+        return n, np.ones(1)
+    q = 1.0 - p
+    mode = min(int((n + 1) * p), n)
+    top = math.exp(
+        math.lgamma(n + 1.0)
+        - math.lgamma(mode + 1.0)
+        - math.lgamma(n - mode + 1.0)
+        + mode * math.log(p)
+        + (n - mode) * math.log1p(-p)
+    )
+    ratio = p / q
+    high = mode
+    value = top
+    while high < n:
+        value = value * (n - high) / (high + 1) * ratio
+        if value < TAIL:
+            break
+        high += 1
+    low = mode
+    value = top
+    while low > 0:
+        value = value * low / ((n - low + 1) * ratio)
+        if value < TAIL:
+            break
+        low -= 1
+    out = np.empty(high - low + 1)
+    out[mode - low] = top
+    for k in range(mode, high):
+        out[k + 1 - low] = out[k - low] * (n - k) / (k + 1) * ratio
+    for k in range(mode, low, -1):
+        out[k - 1 - low] = out[k - low] * k / ((n - k + 1) * ratio)
+    return low, out / out.sum()
+
+
+@njit(cache=True, error_model="numpy")
+def alias_table(probabilities):
+    """Walker's alias table of ``probabilities`` (summing to 1), by Vose's construction.
+
+    Returns:
+        ``(accept, alias)``: column ``i`` gives outcome ``i`` when the uniform's fraction is
+        below ``accept[i]`` and ``alias[i]`` otherwise.
+    """
+    k = len(probabilities)
+    scaled = probabilities * k
+    accept = np.ones(k)
+    alias = np.arange(k)
+    small = np.empty(k, dtype=np.int64)
+    large = np.empty(k, dtype=np.int64)
+    smalls = larges = 0
+    for i in range(k):
+        if scaled[i] < 1.0:
+            small[smalls] = i
+            smalls += 1
+        else:
+            large[larges] = i
+            larges += 1
+    while smalls > 0 and larges > 0:
+        smalls -= 1
+        s = small[smalls]
+        g = large[larges - 1]
+        accept[s] = scaled[s]
+        alias[s] = g
+        scaled[g] = (scaled[g] + scaled[s]) - 1.0
+        if scaled[g] < 1.0:  # g is now small: its column is filled later
+            larges -= 1
+            small[smalls] = g
+            smalls += 1
+    return accept, alias  # what is left has scaled probability 1 up to rounding: accepted
+
+
+@njit(cache=True, error_model="numpy")
+def tables(p, largest):
+    """The alias tables of Binomial(d 64^j, p) for every digit a store below ``largest`` needs.
+
+    Args:
+        p: The probability of a success (a listing taken down, a takedown struck).
+        largest: The largest number of trials to draw for (``TABLED - 1`` if larger).
+
+    Returns:
+        ``(positions, largest, start, low, size, accept, outcome)``: the number of digit
+        positions and the largest number of trials the tables serve; per table
+        ``j * BASE + d``, where its columns start in the flat ``accept`` and ``outcome`` (the
+        alias's outcome), its first outcome and its length. Digits of the last position
+        beyond ``largest``'s get a table of one outcome that no draw reads.
+    """
+    largest = min(largest, TABLED - 1)
+    positions = 1
+    while positions < DIGITS and largest >> (DIGIT_BITS * positions) > 0:
+        positions += 1
+    count = positions * BASE
+    start = np.zeros(count + 1, dtype=np.int64)
+    low = np.zeros(count, dtype=np.int64)
+    size = np.zeros(count, dtype=np.int64)
+    parts = []
+    for t in range(count):
+        j, d = t // BASE, t % BASE
+        trials = d << (DIGIT_BITS * j)
+        first, probabilities = binomial_pmf(trials if trials <= largest else 0, p)
+        accept, alias = alias_table(probabilities)
+        parts.append((accept, alias + first))
+        low[t] = first
+        size[t] = len(accept)
+        start[t + 1] = start[t] + len(accept)
+    accept_all = np.empty(start[count])
+    # int32 (outcomes are below TABLED): with int64 the compiler loads the alias's outcome in a
+    # branch of its own, and the branch, a coin toss, costs half again the draws' time.
+    outcome_all = np.empty(start[count], dtype=np.int32)
+    for t in range(count):
+        accept_all[start[t] : start[t + 1]] = parts[t][0]
+        outcome_all[start[t] : start[t + 1]] = parts[t][1]
+    return positions, largest, start, low, size, accept_all, outcome_all
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _log_factorial(k, table):
-    return table[k] if k < len(table) else math.lgamma(k + 1.0)
+def _tabled(n, stream, tables):
+    # Binomial(n, p) for n < 64^positions: one uniform per digit position (a digit 0 takes
+    # its uniform too, from a table of one outcome, 0), without a branch.
+    positions, _, start, low, size, accept, outcome = tables
+    total = 0
+    for j in range(positions):
+        t = j * BASE + ((n >> (DIGIT_BITS * j)) & (BASE - 1))
+        k = size[t]
+        x = pcg64.random(stream) * k
+        i = min(int(x), k - 1)
+        column = start[t] + i
+        mine, other = low[t] + i, outcome[column]
+        total += mine if x - i < accept[column] else other
+    return total
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def draw(n, p, stream, tables):
+    """An exact Binomial(n, p) draw from ``stream`` (a generator's ``pcg64.take``, ODD 4.3).
+
+    ``tables`` is ``tables(p, N)`` for some ``N``: up to ``N`` trials one uniform per digit
+    position; beyond, ``binomial``.
+    """
+    if n <= tables[1]:
+        return _tabled(n, stream, tables)
+    return binomial(n, p, stream)
+
+
+@njit(cache=True, error_model="numpy")
+def takedowns(listings, detection_rate, strike_rate, detection_stream, strike_stream, tables):
+    """Each active store's listings taken down and strikes gained this week (ODD 4.3).
+
+    Takedowns are Binomial(listings, detection rate) from the ``detection`` stream, strikes
+    Binomial(takedowns, strike per takedown) from the ``strikes`` stream, store by store in
+    the order given. The streams are the week's generators as ``pcg64.take`` gives them;
+    ``tables`` the pair ``tables(detection_rate, N)``, ``tables(strike_rate, N)`` for the
+    largest store ``N`` (or any other ``N``).
+    """
+    (found_tables, strike_tables) = tables
+    # Borrowed (``sim.model.memory``): each draw passes them on, which would otherwise count
+    # references several times a store.
+    found_tables = _borrowed(found_tables)
+    strike_tables = _borrowed(strike_tables)
+    detection_stream, strike_stream = borrow(detection_stream), borrow(strike_stream)
+    n = len(listings)
+    detections = np.empty(n, dtype=np.int64)
+    strikes = np.empty(n, dtype=np.int64)
+    largest = 0
+    for i in range(n):
+        largest = max(largest, listings[i])
+    if largest <= min(found_tables[1], strike_tables[1]):
+        # Every store within the tables (takedowns are at most the listings): no call out of
+        # the loop, so the generators' states stay in registers.
+        for i in range(n):
+            found = _tabled(listings[i], detection_stream, found_tables)
+            detections[i] = found
+            strikes[i] = _tabled(found, strike_stream, strike_tables)
+        return detections, strikes
+    for i in range(n):
+        found = draw(listings[i], detection_rate, detection_stream, found_tables)
+        detections[i] = found
+        strikes[i] = draw(found, strike_rate, strike_stream, strike_tables)
+    return detections, strikes
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _borrowed(tables):
+    positions, largest, start, low, size, accept, outcome = tables
+    return (
+        positions,
+        largest,
+        borrow(start),
+        borrow(low),
+        borrow(size),
+        borrow(accept),
+        borrow(outcome),
+    )
+
+
+# -- one draw at a time, for stores beyond the tables -------------------------------------------
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -46,11 +255,11 @@ def prepare(p):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _binomial_inversion(n, prepared, stream, first):
+def _binomial_inversion(n, prepared, stream):
     # Sequential search from 0 (Kachitvichyanukul & Schmeiser's BINV): one uniform per draw.
-    # ``first`` is P(0) = q^n (``_first``).
-    _, _, _, s, _, _ = prepared
+    _, _, _, s, log_q, _ = prepared
     a = (n + 1) * s
+    first = math.exp(n * log_q)  # P(0) = q^n
     while True:
         u = pcg64.random(stream)
         k = 0
@@ -66,15 +275,10 @@ def _binomial_inversion(n, prepared, stream, first):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _first(n, prepared):
-    # P(0) = q^n of inversion.
-    return math.exp(n * prepared[4])
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _btrs_constants(n, prepared, log_factorial):
-    # What BTRS needs of n and p: (b, a, c, v_r, alpha, m, ln m! + ln (n - m)!), m as a float.
-    p, _, q, _, _, _ = prepared
+def _binomial_btrs(n, prepared, stream):
+    # Hormann's transformed rejection with squeeze (BTRS, 1993), p <= 1/2 and n p >= 10. The
+    # acceptance test compares with the exact ratio pmf(k) / pmf(m), from ln k! (lgamma).
+    p, _, q, _, _, log_r = prepared
     spq = math.sqrt(n * p * q)
     b = 1.15 + 2.53 * spq
     a = -0.0873 + 0.0248 * b + 0.01 * p
@@ -82,18 +286,7 @@ def _btrs_constants(n, prepared, log_factorial):
     v_r = 0.92 - 4.2 / b
     alpha = (2.83 + 5.1 / b) * spq
     m = math.floor((n + 1) * p)
-    log_mode = _log_factorial(m, log_factorial) + _log_factorial(n - m, log_factorial)
-    return b, a, c, v_r, alpha, float(m), log_mode
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _binomial_btrs(n, prepared, stream, log_factorial, constants):
-    # Hormann's transformed rejection with squeeze (BTRS, 1993), p <= 1/2 and n p >= 10. The
-    # acceptance test compares with the exact ratio pmf(k) / pmf(m), from ln k! in a table.
-    # ``constants`` is ``_btrs_constants(n, ...)``.
-    _, _, _, _, _, log_r = prepared
-    b, a, c, v_r, alpha, mode, log_mode = constants
-    m = int(mode)
+    log_mode = math.lgamma(m + 1.0) + math.lgamma(n - m + 1.0)
     while True:
         u = pcg64.random(stream) - 0.5
         v = pcg64.random(stream)
@@ -103,129 +296,25 @@ def _binomial_btrs(n, prepared, stream, log_factorial, constants):
             return k
         if k < 0 or k > n:
             continue
-        log_ratio = (
-            log_mode
-            - _log_factorial(k, log_factorial)
-            - _log_factorial(n - k, log_factorial)
-            + (k - m) * log_r
-        )
+        log_ratio = log_mode - math.lgamma(k + 1.0) - math.lgamma(n - k + 1.0) + (k - m) * log_r
         if math.log(v * alpha / (a / (us * us) + b)) <= log_ratio:
             return k
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def binomial(n, p, stream, log_factorial, prepared=None):
-    """An exact Binomial(n, p) draw from ``stream`` (a generator's ``pcg64.take``, ODD 4.3).
+@njit(cache=True, error_model="numpy")
+def binomial(n, p, stream):
+    """An exact Binomial(n, p) draw from ``stream``, one at a time, whatever ``n``.
 
     Inversion for a mean below ``INVERSION_MAX_MEAN`` (one uniform), Hormann's BTRS above it
-    (two uniforms per try, about 1.15 tries); ``p`` above 1/2 by symmetry. ``log_factorial``
-    is ``log_factorials(N)`` for some ``N`` (larger ``n`` use ``math.lgamma``); ``prepared``
-    is ``prepare(p)`` when the caller made it once for many draws.
+    (two uniforms per try, about 1.15 tries); ``p`` above 1/2 by symmetry.
     """
     if n <= 0 or p <= 0.0:
         return 0
     if p >= 1.0:
         return n
-    constants = prepare(p) if prepared is None else prepared
+    constants = prepare(p)
     if n * constants[0] < INVERSION_MAX_MEAN:
-        k = _binomial_inversion(n, constants, stream, _first(n, constants))
+        k = _binomial_inversion(n, constants, stream)
     else:
-        k = _binomial_btrs(
-            n, constants, stream, log_factorial, _btrs_constants(n, constants, log_factorial)
-        )
+        k = _binomial_btrs(n, constants, stream)
     return n - k if constants[1] else k
-
-
-@njit(cache=True, error_model="numpy")
-def _tables(p, largest, log_factorial):
-    # For every n up to ``largest``: P(0) of inversion where n p' < INVERSION_MAX_MEAN, the
-    # constants of BTRS elsewhere (``binomial`` computes them draw by draw: the same bits).
-    prepared = prepare(p)
-    firsts = np.zeros(largest + 1)
-    rows = np.zeros((largest + 1, 7))
-    for n in range(1, largest + 1):
-        if n * prepared[0] < INVERSION_MAX_MEAN:
-            firsts[n] = _first(n, prepared)
-        else:
-            rows[n] = _btrs_constants(n, prepared, log_factorial)
-    return firsts, rows
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _tabled(n, p, prepared, stream, log_factorial, firsts, rows):
-    # ``binomial(n, p, ...)`` for n within the tables of ``_tables(p, ...)``.
-    if n <= 0 or p <= 0.0:
-        return 0
-    if p >= 1.0:
-        return n
-    if n * prepared[0] < INVERSION_MAX_MEAN:
-        k = _binomial_inversion(n, prepared, stream, firsts[n])
-    else:
-        row = rows[n]
-        constants = (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
-        k = _binomial_btrs(n, prepared, stream, log_factorial, constants)
-    return n - k if prepared[1] else k
-
-
-@njit(cache=True, error_model="numpy")
-def takedowns(
-    listings, detection_rate, strike_rate, detection_stream, strike_stream, log_factorial
-):
-    """Each active store's listings taken down and strikes gained this week (ODD 4.3).
-
-    Takedowns are Binomial(listings, detection rate) from the ``detection`` stream, strikes
-    Binomial(takedowns, strike per takedown) from the ``strikes`` stream, store by store in
-    the order given. The streams are the week's generators as ``pcg64.take`` gives them.
-    """
-    # What the draws of each store size share, made once for the week (``_tables``): takedowns
-    # and strikes are both at most the largest store.
-    largest = 0
-    for i in range(len(listings)):
-        largest = max(largest, listings[i])
-    return _takedowns(
-        listings,
-        (detection_rate, strike_rate),
-        (detection_stream, strike_stream),
-        log_factorial,
-        (
-            _tables(detection_rate, largest, log_factorial),
-            _tables(strike_rate, largest, log_factorial),
-        ),
-    )
-
-
-@njit(cache=True, error_model="numpy")
-def _takedowns(listings, rates, streams, log_factorial, tables):
-    # The loop of ``takedowns``, on arrays its caller holds, borrowed (``sim.model.memory``):
-    # each draw passes them on, which would otherwise count references four times a store.
-    detection_rate, strike_rate = rates
-    detection_stream, strike_stream = borrow(streams[0]), borrow(streams[1])
-    log_factorial = borrow(log_factorial)
-    (found_firsts, found_rows), (strike_firsts, strike_rows) = tables
-    found_firsts, found_rows = borrow(found_firsts), borrow(found_rows)
-    strike_firsts, strike_rows = borrow(strike_firsts), borrow(strike_rows)
-    n = len(listings)
-    detections = np.empty(n, dtype=np.int64)
-    strikes = np.empty(n, dtype=np.int64)
-    found_constants, strike_constants = prepare(detection_rate), prepare(strike_rate)
-    for i in range(n):
-        found = _tabled(
-            listings[i],
-            detection_rate,
-            found_constants,
-            detection_stream,
-            log_factorial,
-            found_firsts,
-            found_rows,
-        )
-        detections[i] = found
-        strikes[i] = _tabled(
-            found,
-            strike_rate,
-            strike_constants,
-            strike_stream,
-            log_factorial,
-            strike_firsts,
-            strike_rows,
-        )
-    return detections, strikes

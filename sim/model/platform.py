@@ -11,8 +11,6 @@ from sim.model import draws, pcg64, rules
 from sim.model.beliefs import STEP_BITS
 from sim.model.enforcer import hand_over
 
-LOG_FACTORIAL_MAX = 1 << 20  # ln k! is tabulated up to here (8 MB at most); beyond, lgamma
-
 
 class Platform(mesa.Agent):
     """The platform: detection, takedowns, strikes, closures, referrals and lawsuits (ODD 4.3)."""
@@ -29,7 +27,7 @@ class Platform(mesa.Agent):
                 plat.detection_rate,
                 plat.strike_per_takedown,
                 *streams,
-                self._log_factorials,
+                (self._tables(plat.detection_rate), self._tables(plat.strike_per_takedown)),
             )
         closed = active[pop.take_down(active, detections, strikes) >= plat.strike_limit]
         week.tally("listings_live", int(listings.sum()))
@@ -53,11 +51,21 @@ class Platform(mesa.Agent):
         week.tally("stores_closed", len(closed) + suits)
         week.tally("referrals", len(referred))
 
+    def _tables(self, rate: float) -> tuple:
+        """The alias tables of ``rate`` for the pool's largest store (``draws.tables``).
+
+        Made once per rate: takedowns and strikes are both at most the largest store.
+        """
+        tables = self._alias_tables.get(rate)
+        if tables is None:
+            largest = int(self.model.population.column("listings").max(initial=0))
+            tables = draws.tables(float(rate), largest)
+            self._alias_tables[rate] = tables
+        return tables
+
     @cached_property
-    def _log_factorials(self) -> np.ndarray:
-        """``ln k!`` up to the pool's largest store (``draws.binomial``), made once."""
-        largest = int(self.model.population.column("listings").max(initial=0))
-        return draws.log_factorials(min(largest, LOG_FACTORIAL_MAX))
+    def _alias_tables(self) -> dict[float, tuple]:
+        return {}
 
     def refer(self, sellers: np.ndarray) -> None:
         """Hand referred cases to the enforcer of each seller's region (``enforcer.hand_over``).

@@ -18,38 +18,44 @@ from sim.model import beliefs, draws, kernels, learning, pcg64, rules
 from sim.model.model import DeterrenceModel
 from sim.scenario import apply_changes
 
-LOG_FACTORIAL = draws.log_factorials(30_000)
-
 
 @njit
-def _compiled_draws(n, p, stream, count, log_factorial):
+def _compiled_draws(n, p, stream, count, tables):
+    # With tables: ``draws.draw`` (alias tables for the digits of n within them); without:
+    # ``draws.binomial``, the exact sampler one draw at a time.
     out = np.empty(count, dtype=np.int64)
     for i in range(count):
-        out[i] = draws.binomial(n, p, stream, log_factorial)
+        if tables is None:
+            out[i] = draws.binomial(n, p, stream)
+        else:
+            out[i] = draws.draw(n, p, stream, tables)
     return out
 
 
-def _draws(n, p, rng, count, log_factorial):
-    return _compiled_draws(n, p, pcg64.take(rng), count, log_factorial)
+def _draws(n, p, rng, count, sampler):
+    tables = draws.tables(p, n) if sampler == "tables" else None
+    return _compiled_draws(n, p, pcg64.take(rng), count, tables)
 
 
-@pytest.mark.parametrize(
-    ("n", "p"),
-    [
-        (1, 0.3),  # inversion, one trial
-        (83, 0.006),  # inversion: the strikes of a week's takedowns
-        (67, 0.149),  # inversion, just below the switch (n p = 9.98)
-        (68, 0.149),  # BTRS, just above it
-        (560, 0.1484),  # BTRS: the takedowns of a median store
-        (20_000, 0.1484),  # BTRS, a large store
-        (100, 0.9),  # p above 1/2, by symmetry (BTRS)
-        (40, 0.95),  # p above 1/2, by symmetry (inversion)
-        (50, 0.5),
-        (40_000, 0.01),  # beyond the table of ln k!: lgamma
-    ],
-)
-def test_binomial_draws_follow_the_binomial_distribution(n, p):
-    draws = _draws(n, p, np.random.default_rng(11), 200_000, LOG_FACTORIAL)
+CASES = [
+    (1, 0.3),  # one trial
+    (83, 0.006),  # the strikes of a week's takedowns (inversion one at a time)
+    (67, 0.149),  # inversion one at a time, just below the switch (n p = 9.98)
+    (68, 0.149),  # BTRS, just above it
+    (560, 0.1484),  # the takedowns of a median store: two digits, 48 + 8 x 64
+    (4_095, 0.1484),  # the largest store of two digits
+    (20_000, 0.1484),  # a large store: three digits
+    (100, 0.9),  # p above 1/2 (by symmetry one at a time)
+    (40, 0.95),
+    (50, 0.5),
+    (300_000, 0.01),  # beyond the tables: ``draw`` hands it to ``binomial``
+]
+
+
+@pytest.mark.parametrize("sampler", ["tables", "one at a time"])
+@pytest.mark.parametrize(("n", "p"), CASES)
+def test_binomial_draws_follow_the_binomial_distribution(n, p, sampler):
+    draws = _draws(n, p, np.random.default_rng(11), 200_000, sampler)
     assert draws.min() >= 0 and draws.max() <= n
     k = np.arange(n + 1)
     expected = stats.binom.pmf(k, n, p) * len(draws)
@@ -63,48 +69,109 @@ def test_binomial_draws_follow_the_binomial_distribution(n, p):
     assert draws.mean() == pytest.approx(n * p, abs=5 * np.sqrt(n * p * (1 - p) / len(draws)))
 
 
-def test_binomial_draws_at_the_limits():
+@pytest.mark.parametrize("sampler", ["tables", "one at a time"])
+def test_binomial_draws_at_the_limits(sampler):
     rng = np.random.default_rng(1)
-    assert (_draws(0, 0.3, rng, 100, LOG_FACTORIAL) == 0).all()
-    assert (_draws(50, 0.0, rng, 100, LOG_FACTORIAL) == 0).all()
-    assert (_draws(50, 1.0, rng, 100, LOG_FACTORIAL) == 50).all()
+    assert (_draws(0, 0.3, rng, 100, sampler) == 0).all()
+    assert (_draws(50, 0.0, rng, 100, sampler) == 0).all()
+    assert (_draws(50, 1.0, rng, 100, sampler) == 50).all()
+    assert (_draws(5_000, 1.0, rng, 100, sampler) == 5_000).all()
+
+
+def _table_probabilities(accept, outcome, low):
+    # What an alias table gives each outcome: its own column's share, and the rest of every
+    # column whose alias it is, each column 1 / K likely.
+    k = len(accept)
+    given = accept.copy()
+    np.add.at(given, outcome - low, 1.0 - accept)
+    return given / k
+
+
+@pytest.mark.parametrize(
+    ("n", "p"), [(1, 0.3), (48, 0.1484), (8 * 64, 0.1484), (63 * 4_096, 0.1484), (37, 0.006)]
+)
+def test_each_alias_table_gives_the_binomial_probabilities(n, p):
+    # Known answer: the probabilities a table gives its outcomes are scipy's to double
+    # precision, and what it leaves out is far below the resolution of a uniform.
+    low, probabilities = draws.binomial_pmf(n, p)
+    accept, alias = draws.alias_table(probabilities)
+    given = _table_probabilities(accept, alias + low, low)
+    exact = stats.binom.pmf(np.arange(low, low + len(given)), n, p)
+    np.testing.assert_allclose(given, exact, rtol=1e-9, atol=1e-17)
+    high = low + len(given) - 1
+    assert stats.binom.cdf(low - 1, n, p) + stats.binom.sf(high, n, p) < 1e-17  # left out
+    assert ((accept >= 0) & (accept <= 1)).all()
+
+
+def test_the_tables_cover_each_digit_of_the_largest_store():
+    positions, largest, start, low, size, accept, outcome = draws.tables(0.1484, 3_404)
+    assert positions == 2 and largest == 3_404 and len(size) == 2 * draws.BASE
+    assert draws.tables(0.5, 10**6)[:2] == (3, draws.TABLED - 1)  # beyond: ``binomial``
+    # Table j * 64 + d is Binomial(d 64^j, p); a digit 0 has the one outcome 0.
+    for j, d in [(0, 0), (0, 37), (0, 63), (1, 0), (1, 53)]:
+        t = j * draws.BASE + d
+        columns = slice(start[t], start[t + 1])
+        given = _table_probabilities(accept[columns], outcome[columns], low[t])
+        trials = d * draws.BASE**j
+        exact = stats.binom.pmf(np.arange(low[t], low[t] + size[t]), trials, 0.1484)
+        np.testing.assert_allclose(given, exact, rtol=1e-9, atol=1e-17)
+    # Digits of the last position beyond the largest store's (3,404 = 53 x 64 + 12) get a
+    # table of one column that no draw reads.
+    assert (size[draws.BASE + 54 :] == 1).all()
+    assert accept.nbytes + outcome.nbytes < 300_000  # about 0.2 MB for the shipped stores
+
+
+def _tables(detection_rate, strike_rate, largest):
+    return draws.tables(detection_rate, largest), draws.tables(strike_rate, largest)
 
 
 def test_takedowns_draw_one_store_after_another_on_their_own_streams():
     listings = np.array([560, 3, 0, 12_000, 90], dtype=np.int32)
     args = (listings, 0.15, 0.02)
-    first = draws.takedowns(*args, *_streams(5), LOG_FACTORIAL)
-    again = draws.takedowns(*args, *_streams(5), LOG_FACTORIAL)
+    tables = _tables(0.15, 0.02, 12_000)
+    first = draws.takedowns(*args, *_streams(5), tables)
+    again = draws.takedowns(*args, *_streams(5), tables)
     np.testing.assert_array_equal(first[0], again[0])
     np.testing.assert_array_equal(first[1], again[1])
     assert first[0][2] == 0 and (first[1] <= first[0]).all()
     # The strikes come from their own stream: another strikes stream leaves takedowns alone.
-    other = draws.takedowns(*args, _streams(5)[0], _streams(99)[0], LOG_FACTORIAL)
+    other = draws.takedowns(*args, _streams(5)[0], _streams(99)[0], tables)
     np.testing.assert_array_equal(other[0], first[0])
 
 
 @njit
-def _one_at_a_time(listings, detection_rate, strike_rate, detection, strike, log_factorial):
+def _one_at_a_time(listings, detection_rate, strike_rate, detection, strike, tables):
     found = np.empty(len(listings), dtype=np.int64)
     struck = np.empty(len(listings), dtype=np.int64)
     for i in range(len(listings)):
-        found[i] = draws.binomial(listings[i], detection_rate, detection, log_factorial)
-        struck[i] = draws.binomial(found[i], strike_rate, strike, log_factorial)
+        found[i] = draws.draw(listings[i], detection_rate, detection, tables[0])
+        struck[i] = draws.draw(found[i], strike_rate, strike, tables[1])
     return found, struck
 
 
 @pytest.mark.parametrize(("detection_rate", "strike_rate"), [(0.1484, 0.006), (0.7, 0.3)])
-def test_takedowns_from_tables_are_the_draws_of_one_store_at_a_time(detection_rate, strike_rate):
-    # Stores of every size from 0 to 40,000 (beyond the table of ln k!), both samplers and,
-    # with rates above 1/2, both sides of the symmetry: the week's tables change no draw.
+@pytest.mark.parametrize("largest", [40_000, 900])
+def test_takedowns_are_the_draws_of_one_store_at_a_time(detection_rate, strike_rate, largest):
+    # Stores of every size from 0 to 40,000, one digit to three, and rates on both sides of
+    # 1/2: the loop over the week's stores draws what ``draw`` draws store by store, both
+    # where the tables cover every store and where some are beyond them (tables made for a
+    # largest store of 900: those take ``binomial``).
     rng = np.random.default_rng(3)
     listings = np.r_[rng.integers(0, 900, 20_000), rng.integers(0, 40_000, 200)].astype(np.int32)
     args = (listings, detection_rate, strike_rate)
-    tabled = draws.takedowns(*args, *_streams(8), LOG_FACTORIAL[:5_000])
-    single = _one_at_a_time(*args, *_streams(8), LOG_FACTORIAL[:5_000])
-    np.testing.assert_array_equal(tabled[0], single[0])
-    np.testing.assert_array_equal(tabled[1], single[1])
-    assert tabled[1].sum() > 100  # strikes were drawn, not all zeros
+    tables = _tables(detection_rate, strike_rate, largest)
+    week = draws.takedowns(*args, *_streams(8), tables)
+    single = _one_at_a_time(*args, *_streams(8), tables)
+    np.testing.assert_array_equal(week[0], single[0])
+    np.testing.assert_array_equal(week[1], single[1])
+    assert week[1].sum() > 100  # strikes were drawn, not all zeros
+    # The uniforms: one per digit position and draw, whatever the digit.
+    if largest == 40_000:
+        streams = _streams(8)
+        draws.takedowns(*args, *streams, tables)
+        rng = np.random.default_rng(8)
+        rng.random(3 * len(listings))
+        np.testing.assert_array_equal(streams[0], pcg64.take(rng))
 
 
 def _streams(seed):
