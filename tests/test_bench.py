@@ -37,6 +37,10 @@ def test_bench_script_prints_and_writes_its_figures(tmp_path):
     figures = json.loads(out.read_text())
     for key in KEYS:
         assert figures[key] > 0, key
+    # The machine the figures were measured on: processor, vector width, cores.
+    host = figures["machine"]
+    assert host["vectors"] in ("AVX-512", "AVX2", "SSE") and host["cores"] >= 1 and host["cpu"]
+    assert f"machine: {host['model']} ({host['cpu']}, {host['vectors']})" in result.stdout
     # With release() the finished models are freed: Mesa keeps none of them. Without it Mesa
     # 3.3.1 keeps all 20 in Agent._ids; newer Mesa has no _ids and keeps none.
     assert "models kept by Mesa's Agent._ids: 0" in result.stdout
