@@ -34,6 +34,11 @@ def summarise_replications(timeseries: pd.DataFrame, burn_in_weeks: int) -> pd.D
 def metric_statistics(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per scenario and metric: mean, s.d., median, 5%/95% quantiles and a t-interval of the mean.
 
+    No metric can be below 0 (each is a count, an amount, a probability, a price index or a
+    mean of such), so the interval is cut at 0: a t-interval over a few skewed replications
+    (a backlog of cases that is empty in most runs) would otherwise reach below 0, and a
+    confidence interval intersected with the values its quantity can take keeps its coverage.
+
     Args:
         summary: Output of ``summarise_replications`` (one row per replication).
         confidence: Confidence level of the interval of the mean.
@@ -67,7 +72,7 @@ def metric_statistics(summary: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
                     "median": float(np.median(values)),
                     "q05": float(np.quantile(values, 0.05)),
                     "q95": float(np.quantile(values, 0.95)),
-                    "ci_low": mean - half,
+                    "ci_low": 0.0 if mean - half < 0 else mean - half,  # NaN stays NaN
                     "ci_high": mean + half,
                 }
             )

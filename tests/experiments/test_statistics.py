@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import small
 from scipy import stats
 
+from sim.experiments.runner import run_replication
 from sim.experiments.statistics import (
     PairingError,
     metric_statistics,
@@ -52,6 +54,25 @@ def test_statistics_of_constructed_data():
     assert row["q95"] == pytest.approx(4.8)
     assert row["ci_low"] == pytest.approx(3.0 - half)
     assert row["ci_high"] == pytest.approx(3.0 + half)
+
+
+def test_the_interval_of_the_mean_stops_at_zero():
+    # A backlog empty in three runs of four: mean 7.5, sd 15; the t-interval would reach
+    # 7.5 - 23.9 < 0, and no metric can be below 0. The upper end is the t-interval's.
+    timeseries = weekly({0: [0.0], 1: [0.0], 2: [0.0], 3: [30.0]})
+    stats = metric_statistics(summarise_replications(timeseries, 0)).set_index("metric")
+    row = stats.loc["case_backlog"]
+    half = 3.182446305284263 * 15.0 / 2.0  # t(0.975, 3) sd / sqrt(4)
+    assert row["mean"] == pytest.approx(7.5) and row["ci_low"] == 0.0
+    assert row["ci_high"] == pytest.approx(7.5 + half)
+    assert (stats.ci_low >= 0).all()
+
+
+def test_every_metric_of_a_run_is_at_least_zero():
+    # What lets the intervals of the mean stop at 0: no weekly value of any metric is negative.
+    for name in ("baseline_2016", "strict"):
+        frame = run_replication(small(name), 0, 11, "vector")
+        assert (frame[list(METRIC_NAMES)] >= 0).all().all(), name
 
 
 def test_one_replication_has_no_interval():
