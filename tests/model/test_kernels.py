@@ -263,36 +263,36 @@ def _compiled(model, params, pulls):
 
 
 def _blocked(model, params, pulls, mapped=True):
-    """``kernels.choose_block`` over the pool, a block at a time, as ``decide_all`` packs it."""
+    """``kernels.choose_block`` over the pool, a block at a time, as ``decide_all`` calls it."""
     pop = model.population
     constants = kernels.decision_constants(params, model.market.price)
     maps = kernels.announcement_maps(pulls, beliefs.BELIEFS, params.regions)
-    rows = [
+    inputs = [
         pop.sales,
         pop.outside_ratio,
         pop.has_store,
         pop.offplatform_ready,
         pop.perceived_takedown,
-        pop.listings,
+        pop.listings.astype(np.float32),
         pop.cumulative_sales,
         pop.prison_year_cost,
         *(row for k in range(4) for row in (pop.alpha[k], pop.beta[k])),
         pop.sentence1,
         pop.sentence2,
         pop.fine_multiple,
-        *maps[0][:, pop.region],
-        *maps[1][:, pop.region],
     ]
-    assert len(rows) == kernels.LANES
+    mapping = [*maps[0][:, pop.region], *maps[1][:, pop.region]]
+    assert len(mapping) == kernels.LANES
     b = kernels.BLOCK
     out = np.empty((kernels.OUTPUTS, pop.n), dtype=np.float32)
     for first in range(0, pop.n, b):
         size = min(b, pop.n - first)
         x = np.zeros((kernels.LANES, b), dtype=np.float32)
-        for row, column in zip(x, rows, strict=True):
+        for row, column in zip(x, mapping, strict=True):
             row[:size] = column[first : first + size]
         y = np.empty(kernels.OUTPUTS * b, dtype=np.float32)
-        kernels.choose_block(constants, x.ravel(), y, size, mapped)
+        views = [column[first : first + size] for column in inputs]
+        kernels.choose_block(constants, x.ravel(), y, mapped, *views)
         out[:, first : first + size] = y.reshape(kernels.OUTPUTS, b)[:, :size]
     return out
 
