@@ -181,18 +181,9 @@ def machine() -> dict[str, object]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return {
-        "cpu": binding.get_host_cpu_name(),
-        "model": model,
-        "vectors": "AVX-512"
-        if features.get("avx512f")
-        else "AVX2"
-        if features.get("avx2")
-        else "SSE",
-        "cores": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-    }
+    vectors = "AVX-512" if features.get("avx512f") else "AVX2" if features.get("avx2") else "SSE"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": binding.get_host_cpu_name(), "model": model, "vectors": vectors, "cores": cores}
 
 
 def _fmt(rates: list[float]) -> str:

@@ -457,21 +457,22 @@ def decide_all(
             pcg64.fill(channels_stream, u_channels, size)
         if exit_hazard > 0:
             pcg64.fill(exit_stream, u_exits, size)
-        # The announcement maps of each seller's region: one region for the whole block as a
-        # rule (the initial sellers are stored region by region).
-        regions = region[first:last]
-        r0 = regions[0]
-        one_region = True
-        for j in range(size):
-            one_region &= regions[j] == r0
-        for k in range(7 if mapped else 0):
-            if one_region:
-                x[(X_SCALE + k) * b : (X_SCALE + k) * b + size] = scales[k, r0]
-                x[(X_SHIFT + k) * b : (X_SHIFT + k) * b + size] = shifts[k, r0]
-            else:
-                for j in range(size):
-                    x[(X_SCALE + k) * b + j] = scales[k, regions[j]]
-                    x[(X_SHIFT + k) * b + j] = shifts[k, regions[j]]
+        # The announcement maps of each seller's region, when one is in force: one region for
+        # the whole block as a rule (the initial sellers are stored region by region).
+        if mapped:
+            regions = region[first:last]
+            r0 = regions[0]
+            one_region = True
+            for j in range(size):
+                one_region &= regions[j] == r0
+            for k in range(7):
+                if one_region:
+                    x[(X_SCALE + k) * b : (X_SCALE + k) * b + size] = scales[k, r0]
+                    x[(X_SHIFT + k) * b : (X_SHIFT + k) * b + size] = shifts[k, r0]
+                else:
+                    for j in range(size):
+                        x[(X_SCALE + k) * b + j] = scales[k, regions[j]]
+                        x[(X_SHIFT + k) * b + j] = shifts[k, regions[j]]
         choose_block(
             c,
             x,
