@@ -8,7 +8,7 @@ fraction chooses between the column's outcome and its alias. The tables hold the
 probabilities in double precision for every outcome at least ``TAIL`` likely (what they leave
 out weighs less than 1e-17 in all, below the resolution of a uniform, 2^-53): the draws are as
 exact as inversion. The tables of a rate are made once (``tables``: 128 tables for stores of
-fewer than 4,096 listings, 0.2 MB), and a store takes a fixed number of uniforms, one per
+fewer than 4,096 listings, 0.3 MB), and a store takes a fixed number of uniforms, one per
 digit, without a branch. Stores of ``TABLED`` listings or more (none in the shipped
 scenarios) take exact samplers one at a time (``binomial``): inversion when the mean is small,
 Hormann's BTRS rejection sampler otherwise.
@@ -126,9 +126,10 @@ def tables(p, largest):
     Returns:
         ``(positions, largest, start, low, size, accept, outcome)``: the number of digit
         positions and the largest number of trials the tables serve; per table
-        ``j * BASE + d``, where its columns start in the flat ``accept`` and ``outcome`` (the
-        alias's outcome), its first outcome and its length. Digits of the last position
-        beyond ``largest``'s get a table of one outcome that no draw reads.
+        ``j * BASE + d``, where its columns start in the flat ``accept`` and ``outcome``, its
+        first outcome and its length; row ``c`` of ``outcome`` holds column ``c``'s alias's
+        outcome and its own. Digits of the last position beyond ``largest``'s get a table of
+        one outcome that no draw reads.
     """
     largest = min(largest, TABLED - 1)
     positions = 1
@@ -149,12 +150,13 @@ def tables(p, largest):
         size[t] = len(accept)
         start[t + 1] = start[t] + len(accept)
     accept_all = np.empty(start[count])
-    # int32 (outcomes are below TABLED): with int64 the compiler loads the alias's outcome in a
-    # branch of its own, and the branch, a coin toss, costs half again the draws' time.
-    outcome_all = np.empty(start[count], dtype=np.int32)
+    # Per column, the alias's outcome and its own, side by side (int32: outcomes are below
+    # TABLED).
+    outcome_all = np.empty((start[count], 2), dtype=np.int32)
     for t in range(count):
         accept_all[start[t] : start[t + 1]] = parts[t][0]
-        outcome_all[start[t] : start[t + 1]] = parts[t][1]
+        outcome_all[start[t] : start[t + 1], 0] = parts[t][1]
+        outcome_all[start[t] : start[t + 1], 1] = low[t] + np.arange(size[t])
     return positions, largest, start, low, size, accept_all, outcome_all
 
 
@@ -162,17 +164,25 @@ def tables(p, largest):
 def _tabled(n, stream, tables):
     # Binomial(n, p) for n < 64^positions: one uniform per digit position (a digit 0 takes
     # its uniform too, from a table of one outcome, 0), without a branch.
-    positions, _, start, low, size, accept, outcome = tables
     total = 0
-    for j in range(positions):
-        t = j * BASE + ((n >> (DIGIT_BITS * j)) & (BASE - 1))
-        k = size[t]
-        x = pcg64.random(stream) * k
-        i = min(int(x), k - 1)
-        column = start[t] + i
-        mine, other = low[t] + i, outcome[column]
-        total += mine if x - i < accept[column] else other
+    for j in range(tables[0]):
+        total += _lookup(n, j, pcg64.random(stream), tables)
     return total
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _lookup(n, j, u, tables):
+    # What the uniform ``u`` draws from the table of digit position ``j`` of ``n``.
+    _, _, start, _, size, accept, outcome = tables
+    t = np.uint64(j * BASE + ((n >> (DIGIT_BITS * j)) & (BASE - 1)))
+    x = u * size[t]
+    # Below size[t]: u is at most 1 - 2^-53, and (1 - 2^-53) k rounds below k for every k.
+    i = int(x)
+    column = np.uint64(start[t] + i)  # unsigned: no test for an index from the end
+    # The column's own outcome or its alias's, picked by an index: with a choice between
+    # two values the compiler loads the alias's in a branch of its own, and the branch, a
+    # coin toss, costs half again the draws' time.
+    return outcome[column, np.intp(x - i < accept[column])]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -210,18 +220,38 @@ def takedowns(listings, detection_rate, strike_rate, detection_stream, strike_st
     for i in range(n):
         largest = max(largest, listings[i])
     if largest <= min(found_tables[1], strike_tables[1]):
-        # Every store within the tables (takedowns are at most the listings): no call out of
-        # the loop, so the generators' states stay in registers.
-        for i in range(n):
-            found = _tabled(listings[i], detection_stream, found_tables)
-            detections[i] = found
-            strikes[i] = _tabled(found, strike_stream, strike_tables)
+        # Every store within the tables (takedowns are at most the listings), so every store
+        # takes one uniform per digit position of each: a chunk of stores' uniforms is drawn
+        # at once (``pcg64.fill``, four steps of the generator side by side), then the
+        # stores' lookups, which no longer wait for one another's generator steps, overlap.
+        _chunked(listings, detections, detection_stream, found_tables)
+        _chunked(detections, strikes, strike_stream, strike_tables)
         return detections, strikes
     for i in range(n):
         found = draw(listings[i], detection_rate, detection_stream, found_tables)
         detections[i] = found
         strikes[i] = draw(found, strike_rate, strike_stream, strike_tables)
     return detections, strikes
+
+
+CHUNK = 1024  # stores whose uniforms ``_chunked`` draws at once (24 KB at three positions)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _chunked(trials, out, stream, tables):
+    # ``out[i]`` = Binomial(trials[i], p), store after store, as ``_tabled`` draws them: the
+    # same uniforms in the same order, drawn a chunk at a time.
+    positions = tables[0]
+    uniforms = np.empty(CHUNK * positions)
+    for first in range(0, len(trials), CHUNK):
+        size = min(CHUNK, len(trials) - first)
+        pcg64.fill(stream, uniforms, size * positions)
+        for i in range(size):
+            n = trials[first + i]
+            total = 0
+            for j in range(positions):
+                total += _lookup(n, j, uniforms[i * positions + j], tables)
+            out[first + i] = total
 
 
 @njit(cache=True, error_model="numpy", inline="always")

@@ -111,14 +111,26 @@ def test_the_tables_cover_each_digit_of_the_largest_store():
     for j, d in [(0, 0), (0, 37), (0, 63), (1, 0), (1, 53)]:
         t = j * draws.BASE + d
         columns = slice(start[t], start[t + 1])
-        given = _table_probabilities(accept[columns], outcome[columns], low[t])
+        given = _table_probabilities(accept[columns], outcome[columns, 0], low[t])
+        # Beside each alias, the column's own outcome: the first outcome plus the column.
+        np.testing.assert_array_equal(outcome[columns, 1], low[t] + np.arange(size[t]))
         trials = d * draws.BASE**j
         exact = stats.binom.pmf(np.arange(low[t], low[t] + size[t]), trials, 0.1484)
         np.testing.assert_allclose(given, exact, rtol=1e-9, atol=1e-17)
     # Digits of the last position beyond the largest store's (3,404 = 53 x 64 + 12) get a
     # table of one column that no draw reads.
     assert (size[draws.BASE + 54 :] == 1).all()
-    assert accept.nbytes + outcome.nbytes < 300_000  # about 0.2 MB for the shipped stores
+    assert accept.nbytes + outcome.nbytes < 350_000  # about 0.3 MB for the shipped stores
+
+
+def test_a_uniform_times_a_table_length_stays_below_it():
+    # ``draws._lookup`` picks column int(u k) of a table of k columns with no clamp: the
+    # largest uniform numpy gives, 1 - 2^-53, times every length k up to the largest a table
+    # can have is below k once rounded, so the column is always within the table.
+    largest_uniform = 1.0 - 2.0**-53
+    assert largest_uniform == np.nextafter(1.0, 0.0)
+    k = np.arange(1, draws.TABLED + 1, dtype=np.float64)
+    assert (np.floor(largest_uniform * k) <= k - 1).all()
 
 
 def _tables(detection_rate, strike_rate, largest):
