@@ -240,16 +240,24 @@ CHUNK = 1024  # stores whose uniforms ``_chunked`` draws at once (24 KB at three
 @njit(cache=True, error_model="numpy", inline="always")
 def _chunked(trials, out, stream, tables):
     # ``out[i]`` = Binomial(trials[i], p), store after store, as ``_tabled`` draws them: the
-    # same uniforms in the same order, drawn a chunk at a time.
+    # same uniforms in the same order, drawn a chunk at a time. A digit position beyond the
+    # chunk's largest store is 0 for all of its stores, whose table gives 0 whatever the
+    # uniform: its uniforms are drawn (the stream is the same) but not looked up.
     positions = tables[0]
     uniforms = np.empty(CHUNK * positions)
     for first in range(0, len(trials), CHUNK):
         size = min(CHUNK, len(trials) - first)
         pcg64.fill(stream, uniforms, size * positions)
+        largest = 0
+        for i in range(size):
+            largest = max(largest, trials[first + i])
+        used = 1
+        while used < positions and largest >> (DIGIT_BITS * used) > 0:
+            used += 1
         for i in range(size):
             n = trials[first + i]
             total = 0
-            for j in range(positions):
+            for j in range(used):
                 total += _lookup(n, j, uniforms[i * positions + j], tables)
             out[first + i] = total
 
